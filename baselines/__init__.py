@@ -1,0 +1,1 @@
+"""SPIDER baseline: MONAI UNETR training, inference and the reference container."""

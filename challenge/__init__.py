@@ -1,0 +1,1 @@
+"""The SPIDER challenge declared once: labels, metric rules, container contract, phases, data."""

@@ -1,0 +1,1 @@
+"""Command groups of the `spider` console script that need only the challenge definitions."""

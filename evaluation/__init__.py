@@ -1,0 +1,1 @@
+"""Scoring and running algorithm containers on hidden test series."""

@@ -1,0 +1,1 @@
+"""Ranking and the static leaderboard site."""

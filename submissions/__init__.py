@@ -1,0 +1,1 @@
+"""The submission registry: teams, phases, submissions, jobs and results in a database."""
