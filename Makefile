@@ -25,8 +25,11 @@ engine:
 test: install engine
 	$(BIN)/python -m pytest
 
-demo: install engine
-	$(BIN)/spider demo --out $(DEMO_DIR)
+# Until the full demo (containers, registry, leaderboard) lands, the demo runs the data path.
+demo: install
+	$(BIN)/spider synth --out $(DEMO_DIR)/data --cases 6 --seed 1 --voxel-scale 2
+	$(BIN)/spider data check $(DEMO_DIR)/data
+	@echo "Demo data: $(DEMO_DIR)/data (synthetic SPIDER-layout release; see SYNTHETIC.txt there)"
 
 clean:
 	rm -rf $(VENV) work .pytest_cache
