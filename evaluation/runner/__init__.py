@@ -1,0 +1,1 @@
+"""Running algorithm containers one case per job, hardened, exactly as the organizer does."""

@@ -1,0 +1,480 @@
+"""One algorithm job: one case in a fresh, locked-down container, watched, checked, removed.
+
+The flags are the organizer's production flags and the same for `spider try`:
+no network, read-only root file system, a small tmpfs /tmp, a non-root user, no
+capabilities, no-new-privileges, memory = memory + swap limit, CPU quota, PID limit, an init
+process, the image pinned by its id, /input read-only and an empty /output bind-mounted from
+fresh host folders, and nothing else mounted. A wall-clock timeout and an output-size watch
+kill the container; its log is kept (cut to its tail) and the container is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import SimpleITK as sitk
+
+from challenge.contract import OUTPUT_SOCKET, input_image_path, inputs_json
+from challenge.geometry import Geometry
+from challenge.phases import Phase, format_size
+from evaluation.runner.errors import EngineUnavailableError, ImageNotFoundError, RunnerError
+from evaluation.runner.output_check import MAX_OUTPUT_ENTRIES, check_output, measure_folder, output_too_large
+from evaluation.runner.status import JobStatus
+
+LOG_LIMIT_BYTES = 256 * 1024
+JOB_LABEL = "org.spider-harness.job"
+_ENGINE_LOG_OPTIONS = {"max-size": "5m", "max-file": "2"}  # bounds the engine's copy of a chatty log
+_CASE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_WAIT_ERRORS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError)
+# The engine learns of an OOM kill from an event that may come after the exit: how long to wait
+# for its flag when a job the runner did not kill ended with SIGKILL (exit code 137).
+_OOM_FLAG_WAIT_SECONDS = 1.0
+_SHELL_CODES = {126: "the command is not executable", 127: "the command was not found"}
+
+
+def default_user() -> str:
+    """uid:gid of the job: `nobody` when the runner is root, else the runner's own (non-root) ids.
+
+    A runner without root cannot hand the output folder to another uid, and a developer must be
+    able to delete what their container wrote.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    return "65534:65534" if uid == 0 else f"{uid}:{gid}"
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How jobs run on this machine (the limits come from the phase)."""
+
+    user: str = field(default_factory=default_user)
+    log_limit_bytes: int = LOG_LIMIT_BYTES
+    poll_seconds: float = 0.2
+    max_output_entries: int = MAX_OUTPUT_ENTRIES
+
+    def __post_init__(self) -> None:
+        ids = self.user.split(":")
+        if len(ids) != 2 or not all(part.isdigit() for part in ids):
+            raise RunnerError(f"user must be numeric 'uid:gid', found {self.user!r}")
+        if ids[0] == "0":
+            raise RunnerError("jobs never run as root (uid 0); choose another uid")
+        if self.poll_seconds <= 0 or self.log_limit_bytes <= 0:
+            raise RunnerError("poll_seconds and log_limit_bytes must be larger than 0")
+
+    @property
+    def uid_gid(self) -> tuple[int, int]:
+        uid, gid = self.user.split(":")
+        return int(uid), int(gid)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one job ended. `prediction_path` is the checked output on the host (succeeded only)."""
+
+    case: str
+    status: JobStatus
+    reason: str
+    exit_code: int | None
+    seconds: float
+    log_path: Path
+    image_id: str
+    prediction_path: Path | None = None
+    peak_memory_bytes: int | None = None
+
+    def as_record(self) -> dict:
+        """The jobs.json object: one of the six reported statuses, the detail kept in `reason`."""
+        return {
+            "case": self.case,
+            "status": self.status.reported.value,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "log": str(self.log_path),
+        }
+
+
+def connect():
+    """A Docker client for the engine in the environment (DOCKER_HOST or the local socket)."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as error:  # docker.errors.DockerException, requests errors
+        raise EngineUnavailableError(
+            f"no Docker engine answers ({error}); start one (as root: `make engine`) and retry"
+        ) from error
+    return client
+
+
+def pin_image(client, reference: str) -> str:
+    """The id ("sha256:...") of a local image given by tag or id; jobs run the id, never a tag."""
+    import docker.errors
+
+    try:
+        return client.images.get(reference).id
+    except docker.errors.ImageNotFound:
+        raise ImageNotFoundError(
+            f"no local image {reference!r}: build it (`docker build -t {reference} .`) or pass a "
+            "`docker save` tarball"
+        ) from None
+    except docker.errors.APIError as error:
+        raise ImageNotFoundError(f"cannot look up image {reference!r}: {error}") from error
+
+
+def container_options(*, image_id: str, phase: Phase, input_dir: Path, output_dir: Path, settings: RunnerSettings, image_config: dict) -> dict:
+    """Keyword arguments of `client.containers.create` for one job: the production flags."""
+    from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
+
+    # `exec`: Docker mounts a tmpfs noexec by default, which breaks JIT compilers (Triton,
+    # torch.compile, numba) that write shared objects to /tmp and load them.
+    tmpfs_options = f"size={phase.tmp_bytes},mode=1777,exec,nosuid,nodev"
+    tmpfs = {"/tmp": tmpfs_options}
+    # A VOLUME in the image would otherwise become a writable, unbounded volume on the host.
+    for volume in sorted((image_config.get("Volumes") or {})):
+        if volume.rstrip("/") not in ("/input", "/output", "/tmp"):
+            tmpfs[volume] = tmpfs_options
+    environment = {}
+    if not any(entry.startswith("HOME=") for entry in image_config.get("Env") or []):
+        environment["HOME"] = "/tmp"  # `nobody` has no writable home on a read-only root
+    file_size_limit = max(phase.output_limit_bytes, phase.tmp_bytes) + 1
+    options = dict(
+        image=image_id,
+        user=settings.user,
+        network_mode="none",
+        read_only=True,
+        tmpfs=tmpfs,
+        mounts=[
+            Mount(target="/input", source=str(input_dir), type="bind", read_only=True),
+            Mount(target="/output", source=str(output_dir), type="bind", read_only=False),
+        ],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        mem_limit=phase.memory_bytes,
+        memswap_limit=phase.memory_bytes,
+        nano_cpus=int(round(phase.cpus * 1e9)),
+        pids_limit=phase.pids_limit,
+        init=True,
+        ipc_mode="private",
+        oom_score_adj=500,  # if the host itself runs short, the job goes first
+        ulimits=[Ulimit(name="core", soft=0, hard=0), Ulimit(name="fsize", soft=file_size_limit, hard=file_size_limit)],
+        environment=environment,
+        log_config=LogConfig(type=LogConfig.types.JSON, config=dict(_ENGINE_LOG_OPTIONS)),
+        labels={JOB_LABEL: "1"},
+        detach=True,
+    )
+    if phase.gpus:
+        options["device_requests"] = [DeviceRequest(count=phase.gpus, capabilities=[["gpu"]])]
+    return options
+
+
+def run_job(client, *, image_id: str, case: str, input_image: Path, phase: Phase, job_dir: Path, settings: RunnerSettings | None = None) -> JobResult:
+    """Run the image on one case under `phase`'s limits; never raises for what the container does.
+
+    `job_dir` (created, must not exist or be empty) receives log.txt, container.json (the flags
+    the engine applied, for audit) and output/ (what the container wrote). The input copy is
+    deleted afterwards; the output stays for the caller (removed when it was too large).
+    Raises RunnerError only when the job cannot be set up (bad input, no engine, no image, or
+    limits this engine cannot grant); a container that cannot start ends NOT_STARTED.
+    """
+    import docker.errors
+
+    settings = settings or RunnerSettings()
+    if not _CASE_PATTERN.match(case):
+        raise RunnerError(f"case name must be letters, digits, '.', '_' or '-', found {case!r}")
+    job_dir = Path(job_dir)
+    if job_dir.exists() and any(job_dir.iterdir()):
+        raise RunnerError(f"job folder {job_dir} is not empty; each job needs a fresh one")
+    expected = _input_geometry(input_image)
+    try:
+        image = client.images.get(image_id)
+    except docker.errors.ImageNotFound:
+        raise ImageNotFoundError(f"no local image {image_id}") from None
+    if image.id != image_id:
+        raise RunnerError(f"jobs run an image by its id (sha256:...), found {image_id!r}; use pin_image()")
+    input_dir, output_dir = _prepare_folders(job_dir, input_image, settings)
+    log_path = job_dir / "log.txt"
+    config = image.attrs.get("Config") or {}
+    if not (config.get("Entrypoint") or config.get("Cmd")):
+        shutil.rmtree(input_dir, ignore_errors=True)
+        reason = "the image has no ENTRYPOINT or CMD, so there is nothing to run; set one in the Dockerfile"
+        log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
+        return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
+    try:
+        try:
+            container = client.containers.create(
+                **container_options(
+                    image_id=image_id,
+                    phase=phase,
+                    input_dir=input_dir,
+                    output_dir=output_dir,
+                    settings=settings,
+                    image_config=config,
+                )
+            )
+        except docker.errors.APIError as error:
+            # Creating checks the runner's own options against this engine (CPUs, GPU driver):
+            # a problem of the machine, not of the algorithm.
+            raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
+        try:
+            return _run_created(container, case=case, phase=phase, expected=expected, job_dir=job_dir, output_dir=output_dir, log_path=log_path, settings=settings, image_id=image_id)
+        finally:
+            _remove(container)
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as error:
+        raise EngineUnavailableError(f"the Docker engine stopped answering during job {case!r}: {error}") from error
+    finally:
+        shutil.rmtree(input_dir, ignore_errors=True)
+
+
+def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_path, settings, image_id) -> JobResult:
+    import docker.errors
+
+    memory = _MemorySampler(container.id)
+    began = time.monotonic()
+    try:
+        container.start()
+    except docker.errors.APIError as error:
+        seconds = time.monotonic() - began
+        container.reload()
+        _write_audit(job_dir / "container.json", container.attrs)
+        log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
+        return JobResult(case, JobStatus.NOT_STARTED, f"the container could not start: {_explain(error)}", None, seconds, log_path, image_id)
+    killed_for, size_reason, exit_code = _watch(container, phase=phase, output_dir=output_dir, settings=settings, began=began, memory=memory)
+    seconds = time.monotonic() - began
+    container.reload()
+    state = container.attrs.get("State") or {}
+    if exit_code is None:
+        exit_code = state.get("ExitCode")
+    if killed_for is None and exit_code == 137 and not state.get("OOMKilled"):
+        state = _wait_for_oom_flag(container)
+    _write_audit(job_dir / "container.json", container.attrs)
+    log_text = _save_log(container, log_path, settings.log_limit_bytes)
+    peak = memory.peak()
+    if size_reason is None:
+        final = measure_folder(output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
+        size_reason = output_too_large(final, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
+    result = dict(case=case, exit_code=exit_code, seconds=seconds, log_path=log_path, image_id=image_id, peak_memory_bytes=peak)
+    if size_reason is not None:
+        shutil.rmtree(output_dir, ignore_errors=True)
+        return JobResult(status=JobStatus.OUTPUT_TOO_LARGE, reason=size_reason, **result)
+    if killed_for == "time":
+        return JobResult(
+            status=JobStatus.TIMED_OUT,
+            reason=f"did not finish within the time limit of {phase.time_limit_seconds} s and was killed",
+            **result,
+        )
+    limit = format_size(phase.memory_bytes)
+    if state.get("OOMKilled"):
+        return JobResult(
+            status=JobStatus.OUT_OF_MEMORY,
+            reason=(
+                f"a process was killed for using more than the memory limit of {limit} (swap is not "
+                f"granted; exit code {exit_code}); reduce memory use, e.g. infer in smaller patches"
+            ),
+            **result,
+        )
+    if exit_code == 137:
+        # SIGKILL that the runner did not send and the engine did not flag: in practice the
+        # kernel's OOM killer (the flag can be lost); the reason says how sure this is.
+        return JobResult(
+            status=JobStatus.OUT_OF_MEMORY,
+            reason=(
+                f"was killed by SIGKILL (exit code 137) that the runner did not send, most likely for "
+                f"using more than the memory limit of {limit} (swap is not granted); reduce memory use"
+            ),
+            **result,
+        )
+    if exit_code != 0:
+        return JobResult(status=JobStatus.FAILED, reason=_failure_reason(exit_code, log_text), **result)
+    checked = check_output(output_dir, expected)
+    return JobResult(
+        status=checked.status,
+        reason=checked.reason,
+        prediction_path=checked.path if checked.status is JobStatus.SUCCEEDED else None,
+        **result,
+    )
+
+
+def _watch(container, *, phase, output_dir, settings, began, memory):
+    """Wait for the exit while watching time and output size; returns (killed_for, size_reason, exit_code)."""
+    deadline = began + phase.time_limit_seconds
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "time", None, _kill(container)
+        try:
+            outcome = container.wait(timeout=max(0.05, min(settings.poll_seconds, remaining)))
+            return None, None, outcome.get("StatusCode")
+        except _WAIT_ERRORS:
+            pass
+        memory.sample()
+        size = measure_folder(output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
+        reason = output_too_large(size, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
+        if reason is not None:
+            _kill(container)
+            return "output", reason, None
+
+
+def _wait_for_oom_flag(container) -> dict:
+    deadline = time.monotonic() + _OOM_FLAG_WAIT_SECONDS
+    while True:
+        state = container.attrs.get("State") or {}
+        if state.get("OOMKilled") or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.1)
+        container.reload()
+
+
+def _kill(container) -> int | None:
+    import docker.errors
+
+    try:
+        container.kill()
+    except docker.errors.APIError:
+        pass  # it ended on its own meanwhile
+    try:
+        return container.wait(timeout=60).get("StatusCode")
+    except _WAIT_ERRORS as error:
+        raise RunnerError(f"container {container.short_id} did not stop within 60 s of being killed") from error
+
+
+def _remove(container) -> None:
+    """Remove the container (killing what is left); wait for a removal already in progress."""
+    import docker.errors
+
+    try:
+        container.remove(force=True)
+        return
+    except docker.errors.NotFound:
+        return
+    except docker.errors.APIError:
+        pass  # e.g. 409 "removal already in progress": wait for it below
+    for _ in range(150):
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.2)
+    raise RunnerError(f"container {container.short_id} could not be removed within 30 s; remove it with `docker rm -f`")
+
+
+def _prepare_folders(job_dir: Path, input_image: Path, settings: RunnerSettings) -> tuple[Path, Path]:
+    """Fresh input (image + inputs.json, world-readable) and output (owned by the job's user) folders."""
+    uid, gid = settings.uid_gid
+    input_dir, output_dir = job_dir / "input", job_dir / "output"
+    job_dir.mkdir(parents=True, exist_ok=True)
+    job_id = str(uuid.uuid4())
+    image_in_container = input_image_path(job_id)
+    image_on_host = input_dir / image_in_container.relative_to("/input")
+    image_on_host.parent.mkdir(parents=True)
+    shutil.copyfile(input_image, image_on_host)
+    (input_dir / "inputs.json").write_text(
+        json.dumps(inputs_json(job_id, image_name=image_on_host.name), indent=2, sort_keys=True), encoding="utf-8"
+    )
+    for folder, _subfolders, files in os.walk(input_dir):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    socket_folder = output_dir / OUTPUT_SOCKET.relative_path
+    socket_folder.mkdir(parents=True)
+    for folder, _subfolders, _files in os.walk(output_dir):
+        if os.geteuid() == 0:
+            os.chown(folder, uid, gid)
+        os.chmod(folder, 0o755)
+    return input_dir, output_dir
+
+
+def _input_geometry(input_image: Path) -> Geometry:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(input_image))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise RunnerError(f"input image {input_image} cannot be read: {str(error).strip().splitlines()[-1]}") from error
+    return Geometry.of(reader)
+
+
+class _MemorySampler:
+    """Best-effort peak memory of the job's cgroup (includes page cache), read on the host."""
+
+    def __init__(self, container_id: str):
+        self._paths = [
+            Path(f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes"),
+            Path(f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.max_usage_in_bytes"),
+            Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak"),
+            Path(f"/sys/fs/cgroup/docker/{container_id}/memory.peak"),
+        ]
+        self._peak: int | None = None
+
+    def sample(self) -> None:
+        for path in self._paths:
+            try:
+                value = int(path.read_text())
+            except (OSError, ValueError):
+                continue
+            self._peak = max(self._peak or 0, value)
+            return
+
+    def peak(self) -> int | None:
+        return self._peak
+
+
+def _save_log(container, log_path: Path, limit_bytes: int) -> str:
+    """Write stdout+stderr (interleaved, cut to the last `limit_bytes`) to log_path; return it."""
+    import docker.errors
+
+    try:
+        data = container.logs(stdout=True, stderr=True)
+    except docker.errors.APIError as error:
+        data = f"[spider] the log could not be read: {error}\n".encode()
+    header = b""
+    if len(data) > limit_bytes:
+        header = f"[spider] log cut to its last {limit_bytes} bytes of {len(data)}\n".encode()
+        data = data[-limit_bytes:]
+    log_path.write_bytes(header + data)
+    return data.decode("utf-8", errors="replace")
+
+
+def _write_audit(path: Path, attrs: dict) -> None:
+    config = attrs.get("Config") or {}
+    audit = {
+        "Id": attrs.get("Id"),
+        "Image": attrs.get("Image"),
+        "User": config.get("User"),
+        "Entrypoint": config.get("Entrypoint"),
+        "Cmd": config.get("Cmd"),
+        "HostConfig": attrs.get("HostConfig"),
+        "Mounts": attrs.get("Mounts"),
+        "State": attrs.get("State"),
+    }
+    path.write_text(json.dumps(audit, indent=2, sort_keys=True, default=str), encoding="utf-8")
+
+
+def _failure_reason(exit_code: int | None, log_text: str) -> str:
+    if exit_code is None:
+        return "the container ended without an exit code"
+    reason = f"exited with code {exit_code}"
+    if exit_code in _SHELL_CODES:
+        reason += f" ({_SHELL_CODES[exit_code]}: check the image's ENTRYPOINT and CMD)"
+    elif exit_code > 128:
+        try:
+            reason += f" (killed by {signal.Signals(exit_code - 128).name})"
+        except ValueError:
+            pass
+    last = next((line.strip() for line in reversed(log_text.splitlines()) if line.strip()), "")
+    if last:
+        reason += f"; last log line: {last[:300]}"
+    return reason
+
+
+def _explain(error) -> str:
+    explanation = getattr(error, "explanation", None) or str(error)
+    return str(explanation).strip()[:500]
