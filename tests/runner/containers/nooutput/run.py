@@ -1,0 +1,2 @@
+"""Runs, succeeds, and writes nothing."""
+print("done, but nothing written")

@@ -1,0 +1,135 @@
+"""Hostile algorithm containers: each ends with the right status and a clear reason, and
+neither the host nor the next job is affected. Every container is built FROM python:3.11-slim
+(the offline base image) from tests/runner/containers/<name>/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from evaluation.runner.docker_runner import JOB_LABEL, run_job
+from evaluation.runner.status import JobStatus
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+
+CASES = [
+    # name, status, words of the reason, words the log must hold
+    ("good", JobStatus.SUCCEEDED, "valid segmentation", "foreground voxels"),
+    ("network", JobStatus.SUCCEEDED, "valid segmentation", "interfaces: lo\n"),
+    ("escape", JobStatus.SUCCEEDED, "valid segmentation", "nothing escaped"),
+    ("forkbomb", JobStatus.TIMED_OUT, "time limit of 6 s", "fork failed after"),
+    ("memory", JobStatus.OUT_OF_MEMORY, "memory limit of 256m", "allocated 32 MiB"),
+    ("sleeper", JobStatus.TIMED_OUT, "time limit of 6 s", "SIGTERM ignored"),
+    ("fill", JobStatus.OUTPUT_TOO_LARGE, "grew past the limit of 32 MiB", "filling /output"),
+    ("manyfiles", JobStatus.OUTPUT_TOO_LARGE, "more than 1000 files", ""),
+    ("symlink", JobStatus.INVALID_OUTPUT, "segmentation.mha is a symbolic link", ""),
+    ("symlinkdir", JobStatus.INVALID_OUTPUT, "sagittal-spine-mr-segmentation is a symbolic link", ""),
+    ("nooutput", JobStatus.MISSING_OUTPUT, "no .mha file in /output/images/sagittal-spine-mr-segmentation/", "nothing written"),
+    ("twooutputs", JobStatus.INVALID_OUTPUT, "found 2 .mha files", ""),
+    ("wronggeometry", JobStatus.INVALID_OUTPUT, "spacing (mm): expected (0.62, 0.55, 3.3), found (1, 1, 1)", ""),
+    ("floatlabels", JobStatus.INVALID_OUTPUT, "integer label image", ""),
+    ("unknownlabels", JobStatus.INVALID_OUTPUT, "not SPIDER labels: 42, 150", ""),
+    ("badentry", JobStatus.FAILED, "exited with code 127 (the command was not found: check the image's ENTRYPOINT and CMD); last log line: [FATAL tini", "exec /app/predict failed"),
+    ("crash", JobStatus.FAILED, "exited with code 1; last log line: RuntimeError: model weights not found", "loading model"),
+]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name, status, reason, log_words", CASES, ids=[c[0] for c in CASES])
+def test_hostile_container(name, status, reason, log_words, docker_client, algorithm_image, input_image, test_phase, tmp_path):
+    before = _sha256(input_image)
+    shadow = Path("/etc/shadow")
+    shadow_before = shadow.stat().st_mtime_ns if shadow.exists() else None
+    job = run_job(
+        docker_client,
+        image_id=algorithm_image(name),
+        case="1_t1",
+        input_image=input_image,
+        phase=test_phase,
+        job_dir=tmp_path / "job",
+    )
+    log = job.log_path.read_text()
+    assert job.status is status, f"{job.status}: {job.reason}\n{log[-2000:]}"
+    assert reason in job.reason
+    assert log_words in log
+    record = job.as_record()
+    assert record["status"] == status.reported.value and record["reason"] == job.reason
+    assert record["exit_code"] == job.exit_code and record["log"] == str(job.log_path)
+    assert job.seconds < test_phase.time_limit_seconds + 5
+    assert (job.prediction_path is not None) == (status is JobStatus.SUCCEEDED)
+    # Nothing of the host changed: the input, the file the symlink names, the job folder's layout.
+    assert _sha256(input_image) == before
+    if shadow_before is not None:
+        assert shadow.stat().st_mtime_ns == shadow_before
+    assert not (tmp_path / "job" / "input").exists()
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == (
+        ["container.json", "log.txt"] + ([] if status is JobStatus.OUTPUT_TOO_LARGE else ["output"])
+    )
+    # The container is gone (other sessions may run jobs on this engine meanwhile: check this one).
+    container_id = json.loads((tmp_path / "job" / "container.json").read_text())["Id"]
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(container_id)
+    listed = docker_client.containers.list(all=True, sparse=True, filters={"label": JOB_LABEL})
+    assert container_id not in {c.id for c in listed}
+    if status in (JobStatus.TIMED_OUT, JobStatus.OUT_OF_MEMORY):
+        assert job.exit_code == 137
+
+
+def test_the_next_job_is_unaffected_by_a_fork_bomb_and_a_memory_hog(docker_client, algorithm_image, input_image, test_phase, tmp_path):
+    for index, name in enumerate(("forkbomb", "memory", "good")):
+        job = run_job(
+            docker_client,
+            image_id=algorithm_image(name),
+            case="1_t1",
+            input_image=input_image,
+            phase=test_phase.with_overrides(time_limit_seconds=3) if name == "forkbomb" else test_phase,
+            job_dir=tmp_path / f"job{index}",
+        )
+    assert job.status is JobStatus.SUCCEEDED, job.reason
+    # The host still forks.
+    assert subprocess.run(["true"], check=False).returncode == 0
+
+
+def test_an_image_without_a_command_does_not_start(docker_client, input_image, test_phase, tmp_path):
+    import io
+    import tarfile
+
+    from evaluation.runner import base_image as base
+
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w") as archive:
+        info = tarfile.TarInfo("README")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"empty"))
+    config = json.dumps({"architecture": base.docker_architecture(), "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{base.file_sha256(layer)}"]}}).encode()
+    archive_path = tmp_path / "image.tar"
+    with open(archive_path, "wb") as stream:
+        base.image_archive(layer, config, tag="spider-test/nocommand:latest")(stream)
+    with open(archive_path, "rb") as stream:
+        (image,) = docker_client.images.load(stream)
+    job = run_job(docker_client, image_id=image.id, case="1_t1", input_image=input_image, phase=test_phase, job_dir=tmp_path / "job")
+    assert job.status is JobStatus.NOT_STARTED and job.status.reported is JobStatus.FAILED
+    assert "no ENTRYPOINT or CMD" in job.reason
+    assert job.exit_code is None
+    assert "no ENTRYPOINT or CMD" in job.log_path.read_text()
+
+
+def test_a_chatty_log_is_kept_cut_to_its_tail(docker_client, algorithm_image, input_image, test_phase, tmp_path):
+    job = run_job(docker_client, image_id=algorithm_image("chatty"), case="1_t1", input_image=input_image,
+                  phase=test_phase, job_dir=tmp_path / "job")
+    assert job.status is JobStatus.SUCCEEDED, job.reason
+    data = job.log_path.read_bytes()
+    header, _, rest = data.partition(b"\n")
+    assert header.startswith(b"[spider] log cut to its last 262144 bytes of ")
+    assert len(rest) == 262144
+    assert rest.endswith(b"line 19999 " + b"x" * 90 + b"\nLAST LINE\n")
+    assert b"line 00000 " not in rest
