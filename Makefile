@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= train,dev
+EXTRAS ?= train,cluster,dev
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_DIR ?= work/demo
 
-.PHONY: install engine test demo clean
+.PHONY: install system test demo clean
 
 install: $(STAMP)
 
@@ -17,19 +17,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $@
 
-# A Docker engine for the container tests: use one that answers, else install Debian's
-# docker.io and start dockerd (the way CI needs it: root, no systemd, no bridge network).
-engine:
-	@sh .ci/ensure-engine.sh
+# Debian packages (docker.io, debootstrap, chromium, postgresql) and a Docker engine that
+# answers: reuse what is there, else install and start dockerd (as CI needs: root, no systemd).
+system:
+	@sh .ci/ensure-system.sh
 
-test: install engine
+# The registry tests also run against PostgreSQL when a server can be started (root).
+test: install system
+	SPIDER_TEST_POSTGRES_URL="$${SPIDER_TEST_POSTGRES_URL:-$$(sh .ci/ensure-postgres.sh)}" \
 	$(BIN)/python -m pytest
 
-# Until the full demo (containers, registry, leaderboard) lands, the demo runs the data path.
-demo: install
-	$(BIN)/spider synth --out $(DEMO_DIR)/data --cases 6 --seed 1 --voxel-scale 2
-	$(BIN)/spider data check $(DEMO_DIR)/data
-	@echo "Demo data: $(DEMO_DIR)/data (synthetic SPIDER-layout release; see SYNTHETIC.txt there)"
+# Synthetic data -> smoke baseline -> reference and flawed containers -> registry -> leaderboard.
+demo: install system
+	$(BIN)/spider demo --out $(DEMO_DIR)
 
 clean:
 	rm -rf $(VENV) work .pytest_cache

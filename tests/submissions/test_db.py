@@ -1,0 +1,115 @@
+"""Opening the registry: URL resolution, SQLite settings, migrations that match the models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from submissions.db import (
+    DB_ENV,
+    WORK_ENV,
+    current_revision,
+    head_revision,
+    open_registry,
+    resolve_url,
+    resolve_work_dir,
+)
+from submissions.errors import RegistryError
+from submissions.models import Base
+
+
+def test_url_from_argument_then_environment_then_work_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(DB_ENV, raising=False)
+    assert resolve_url(None, work_dir=tmp_path) == f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    monkeypatch.setenv(DB_ENV, "postgresql+psycopg://u@h/db")
+    assert resolve_url(None, work_dir=tmp_path) == "postgresql+psycopg://u@h/db"
+    assert resolve_url("sqlite:////x/y.sqlite", work_dir=tmp_path) == "sqlite:////x/y.sqlite"
+    assert resolve_url(str(tmp_path / "r.db"), work_dir=tmp_path) == f"sqlite:///{tmp_path / 'r.db'}"
+
+
+def test_work_folder_from_argument_then_environment_then_data_home(tmp_path, monkeypatch):
+    monkeypatch.delenv(WORK_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert resolve_work_dir(None) == tmp_path / "data" / "spider"
+    monkeypatch.setenv(WORK_ENV, str(tmp_path / "env-work"))
+    assert resolve_work_dir(None) == tmp_path / "env-work"
+    assert resolve_work_dir(tmp_path / "given") == tmp_path / "given"
+    assert (tmp_path / "given").is_dir()
+
+
+def test_default_registry_is_sqlite_in_wal_mode_in_the_work_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(DB_ENV, raising=False)
+    registry = open_registry(work=tmp_path / "work")
+    try:
+        assert (tmp_path / "work" / "registry.sqlite").is_file()
+        with registry.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert current_revision(registry.engine) == head_revision()
+    finally:
+        registry.dispose()
+
+
+def test_migrations_create_exactly_the_models_schema(db_url, work_dir):
+    registry = open_registry(db_url, work=work_dir)
+    try:
+        with registry.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+            tables = set(inspect(connection).get_table_names())
+        assert differences == []
+        assert tables >= {"alembic_version", "teams", "phases", "cases", "submissions", "jobs", "results"}
+    finally:
+        registry.dispose()
+
+
+def test_opening_again_is_a_no_op_and_keeps_data(db_url, work_dir):
+    first = open_registry(db_url, work=work_dir)
+    with first.engine.begin() as connection:
+        connection.execute(text("INSERT INTO teams (name, created_at) VALUES ('kept', '2026-01-01 00:00:00')"))
+    first.dispose()
+    second = open_registry(db_url, work=work_dir)
+    try:
+        with second.engine.connect() as connection:
+            assert connection.execute(text("SELECT name FROM teams")).scalars().all() == ["kept"]
+    finally:
+        second.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_processes_opening_a_fresh_database_together_migrate_once(db_url, work_dir):
+    script = (
+        "import sys\n"
+        "from submissions.db import open_registry, current_revision\n"
+        "registry = open_registry(sys.argv[1], work=sys.argv[2])\n"
+        "print(current_revision(registry.engine))\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, db_url, str(work_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=100) for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, [err for _, err in outputs]
+    assert {out.strip() for out, _ in outputs} == {head_revision()}
+
+
+def test_unusable_urls_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(RegistryError, match="in-memory SQLite"):
+        open_registry("sqlite://", work=tmp_path)
+    with pytest.raises(RegistryError, match="unsupported database 'mysql'"):
+        open_registry("mysql://u@h/db", work=tmp_path)
+    with pytest.raises(RegistryError, match="cannot open the registry"):
+        open_registry("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2", work=tmp_path)
+
+
+def test_migrations_are_packaged_with_the_code():
+    import submissions.db as db
+
+    versions = Path(db.MIGRATIONS_DIR) / "versions"
+    assert (Path(db.MIGRATIONS_DIR) / "env.py").is_file()
+    assert sorted(p.name for p in versions.glob("0*.py")) == ["0001_initial.py"]
