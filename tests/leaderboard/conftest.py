@@ -1,0 +1,195 @@
+"""Synthetic results of a phase, a tiny test set and stored predictions for the leaderboard tests."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from challenge import labels
+from challenge.rules import RULES_VERSION
+from challenge.ranking import RankedColumn, RankingConfig
+from leaderboard.inputs import JobRecord, ResultRow, SubmissionResults
+
+GROUPS = ("vertebrae", "discs", "spinal_canal")
+CASES = ("1_t1", "1_t2", "2_t1", "2_t2", "2_t2_SPACE", "5_t1", "5_t2", "7_t2")
+EVIL_TEAM = "<script>alert(1)</script>"
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def config(*columns: tuple[str, str, str], method: str = "score", per_team: str = "best", **options) -> RankingConfig:
+    """A ranking config over (metric, structure, direction) columns."""
+    return RankingConfig(
+        phase="final",
+        method=method,
+        per_team=per_team,
+        columns=tuple(RankedColumn(m, s, d) for m, s, d in columns),
+        **options,
+    )
+
+
+def submission_from_values(
+    sid: str, values: dict[tuple[str, str], Iterable[float | None]], *, cases: Iterable[str] | None = None,
+    team: str | None = None, created_at: datetime = T0,
+) -> SubmissionResults:
+    """A submission whose whole-group rows are `values[(metric, structure)]`, one value per case."""
+    rows = []
+    case_names: tuple[str, ...] = ()
+    for (metric, structure), per_case in values.items():
+        per_case = list(per_case)
+        case_names = tuple(cases) if cases is not None else tuple(f"{k + 1}_t1" for k in range(len(per_case)))
+        for case, value in zip(case_names, per_case):
+            if value is not None:
+                rows.append(ResultRow(case, structure, None, metric, float(value)))
+    jobs = tuple(JobRecord(case, "succeeded", None, 1.0, None) for case in case_names)
+    return SubmissionResults(
+        id=sid, team=team or f"team {sid}", algorithm=f"algo {sid}", image_digest=f"sha256:{sid * 8}",
+        created_at=created_at, status="completed", rows=tuple(rows), jobs=jobs, rules_version="1",
+    )
+
+
+_METRICS = {  # metric: (mean at quality 1, spread, lower is better)
+    "dice": (0.92, 0.03, False),
+    "assd": (0.5, 0.2, True),
+    "hd95": (2.0, 0.8, True),
+    "nsd": (0.95, 0.03, False),
+    "detection_rate": (1.0, 0.0, False),
+    "identification_rate": (1.0, 0.0, False),
+}
+_WORST = {"dice": 0.0, "assd": 50.0, "hd95": 100.0, "nsd": 0.0, "detection_rate": 0.0, "identification_rate": 0.0}
+
+
+def synthetic_submission(
+    sid: str, team: str, *, quality: float, seed: int, created_at: datetime = T0,
+    crash: Iterable[str] = (), missing_discs: bool = False, cases: Iterable[str] = CASES,
+) -> SubmissionResults:
+    """A submission scored on `cases`: `quality` 1 is the best; crashed cases get worst values."""
+    rng = np.random.default_rng(seed)
+    crash = set(crash)
+    rows, jobs = [], []
+    for case in cases:
+        failed = case in crash
+        jobs.append(JobRecord(case, "failed" if failed else "succeeded",
+                              "container exited with code 1: RuntimeError: out of memory" if failed else None,
+                              None if failed else round(float(rng.uniform(5, 30)), 1),
+                              f"/logs/{sid}/{case}.log"))
+        for group in GROUPS:
+            for metric, (mean, spread, lower) in _METRICS.items():
+                if failed or (missing_discs and group == "discs"):
+                    value, status = _WORST[metric], "missing" if failed else "prediction_empty"
+                else:
+                    drift = (1 - quality) * (3 if lower else -0.4)
+                    value = max(0.0, mean + drift + float(rng.normal(0, spread)))
+                    value = min(value, 1.0) if not lower else value
+                    status = "ok"
+                rows.append(ResultRow(case, group, None, metric, value, status))
+                if metric in ("dice", "assd") and group != "spinal_canal":
+                    for level in (1, 2, 3):
+                        name = labels.vertebra_name(level) if group == "vertebrae" else labels.disc_name(level)
+                        level_value = value if failed else max(0.0, value + float(rng.normal(0, spread)))
+                        rows.append(ResultRow(case, group, name, metric, min(level_value, 1.0) if not lower else level_value, status))
+    return SubmissionResults(
+        id=sid, team=team, algorithm=f"unet-{sid}", image_digest="sha256:" + f"{seed:02d}" * 32,
+        created_at=created_at, status="completed", rows=tuple(rows), jobs=tuple(jobs), rules_version=RULES_VERSION,
+    )
+
+
+def make_phase_submissions() -> list[SubmissionResults]:
+    """Four teams (one named like a script tag), one with two submissions, one crashing on two cases."""
+    return [
+        synthetic_submission("s1", "reference", quality=1.0, seed=1, created_at=T0),
+        synthetic_submission("s2", "no-discs", quality=0.95, seed=2, created_at=T0 + timedelta(hours=1), missing_discs=True),
+        synthetic_submission("s3", EVIL_TEAM, quality=0.8, seed=3, created_at=T0 + timedelta(hours=2)),
+        synthetic_submission("s4", "crashy", quality=0.97, seed=4, created_at=T0 + timedelta(hours=3), crash=("2_t1", "5_t2")),
+        synthetic_submission("s5", "reference", quality=0.7, seed=5, created_at=T0 + timedelta(hours=4)),
+    ]
+
+
+@pytest.fixture
+def phase_submissions() -> list[SubmissionResults]:
+    return make_phase_submissions()
+
+
+# A test set on a tiny grid: 6 x 20 x 24 voxels (x, y, z), LPS-aligned, uneven spacing.
+_SPACING_XYZ = (3.3, 0.7, 0.6)
+
+
+def _mask(shift: int = 0) -> np.ndarray:
+    mask = np.zeros((24, 20, 6), dtype=np.uint8)
+    mask[2:5, 4:12, 1:5] = labels.disc_value(1)
+    mask[5:11, 4:12, 1:5] = labels.vertebra_value(1)
+    mask[11:13, 4:12, 1:5] = labels.disc_value(2)
+    mask[13:19, 4:12, 1:5] = labels.vertebra_value(2)
+    mask[:, 13:16, 2:4] = labels.SPINAL_CANAL
+    return np.roll(mask, shift, axis=0)
+
+
+# SPACE series are stored in another axis order than TSE series: keep one case that way.
+_STORED_ORIENTATION = {"2_t2_SPACE": "PIR"}
+
+
+def _write(array: np.ndarray, path: Path, case: str) -> None:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(_SPACING_XYZ)
+    if case in _STORED_ORIENTATION:
+        image = sitk.DICOMOrient(image, _STORED_ORIENTATION[case])
+    sitk.WriteImage(image, str(path))
+
+
+def write_test_set(root: Path) -> Path:
+    """images/, masks/, overview.csv and radiological_gradings.csv for every case of CASES."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for case in CASES:
+        mask = _mask()
+        _write((rng.normal(100, 10, mask.shape) + 3 * mask).astype(np.int16), root / "images" / f"{case}.mha", case)
+        _write(mask, root / "masks" / f"{case}.mha", case)
+    with (root / "overview.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["new_file_name", "subset", "Manufacturer", "MagneticFieldStrength"])
+        for index, case in enumerate(CASES):
+            writer.writerow([f"{case}.mha", "test", "SIEMENS" if index % 2 else "Philips", "1.5" if index < 4 else "3.0"])
+    with (root / "radiological_gradings.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Patient", "IVD label", "Modic", "Pfirrman grade"])
+        for patient in (1, 2, 5, 7):
+            for level in (1, 2, 3):
+                writer.writerow([patient, level, 0, 2 + (patient + level) % 3])
+    return root
+
+
+def write_predictions(root: Path, submissions: Iterable[SubmissionResults]) -> Path:
+    """Stored predictions as <root>/<submission id>/<case>.mha (none for failed jobs), shifted per submission."""
+    for s, submission in enumerate(submissions):
+        (root / submission.id).mkdir(parents=True)
+        for job in submission.jobs:
+            if not job.failed:
+                _write(_mask(shift=s), root / submission.id / f"{job.case}.mha", job.case)
+    return root
+
+
+@pytest.fixture
+def test_set(tmp_path: Path) -> Path:
+    return write_test_set(tmp_path / "test-set")
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The site of the synthetic phase, built once with the test set and stored predictions (200 draws)."""
+    from challenge.ranking import get_ranking
+    from leaderboard.cases import predictions_in_folder
+    from leaderboard.site import build_site
+
+    root = tmp_path_factory.mktemp("leaderboard")
+    submissions = make_phase_submissions()
+    test_set_root = write_test_set(root / "test-set")
+    predictions_root = write_predictions(root / "predictions", submissions)
+    report = build_site(submissions, out=root / "site", config=get_ranking("final"), test_set=test_set_root,
+                        predictions=predictions_in_folder(predictions_root), draws=200)
+    return report
