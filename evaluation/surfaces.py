@@ -3,23 +3,25 @@
 The distances follow MONAI's `get_edge_surface_distance` (surface = mask XOR its erosion, the
 image border counting as outside; distance from each surface voxel of one mask to the nearest
 surface voxel of the other). Surfaces are kept as voxel lists of the image grid, so a structure
-is handled on its own box. Three exact methods give the distances (they differ in float rounding
-only, below 1e-6 mm); a voxel on both surfaces is 0 mm away and never searched:
+is handled on its own box. A voxel on both surfaces is 0 mm away and never searched. Three exact
+methods give the other distances (they differ in float rounding only, below 1e-6 mm):
 
-- `rings`: look lattice offsets up nearest first in a boolean box around both surfaces; the
-  first hit is the exact distance. Most surface voxels of a segmentation lie within a few voxels
-  of the other surface, so this takes a handful of look-ups each; the few beyond the search
-  radius go to the k-d tree. The default, unless stray voxels make the box huge.
+- `rings` (the default): look lattice offsets up nearest first in a boolean box around the
+  other surface; the first hit is the exact distance. Most surface voxels of a segmentation lie
+  within a few voxels of the other surface, so this takes a handful of look-ups each. Voxels
+  beyond the search radius go to a k-d tree when they are few, else to the distance transform of
+  their box, whose cost does not depend on the shapes (a k-d tree answers far queries against a
+  large flat surface, such as the border of a label that fills the image, in milliseconds each).
 - `kdtree`: a k-d tree over one surface's voxel centres in mm (MONAI 1.6 does the same on CPU).
-  Cost grows with the number of surface voxels, not with the box.
 - `edt`: the `edt` package's distance transform of the box around both surfaces, on a uint8 view
-  (several times slower on bool). Cost grows with the box's volume; kept as an independent
-  check. The transform is a nearest-feature distance, so the crop changes no distance.
+  (several times slower on bool). The transform is a nearest-feature distance, so the crop
+  changes no distance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import edt
 import numpy as np
@@ -38,25 +40,23 @@ def surface_voxels(mask: np.ndarray, *, connectivity: int = 1) -> np.ndarray:
         raise ValueError(f"expected a 3D mask, found {mask.ndim}D")
     if connectivity not in _CONNECTIVITIES:
         raise ValueError(f"connectivity must be one of {_CONNECTIVITIES}, found {connectivity}")
-    padded = np.pad(np.asarray(mask, dtype=bool), 1)
-    inner = padded[1:-1, 1:-1, 1:-1]
-    if connectivity == 1:
-        eroded = inner.copy()
-        for axis in range(3):
-            lower = [slice(1, -1)] * 3
-            upper = [slice(1, -1)] * 3
-            lower[axis] = slice(0, -2)
-            upper[axis] = slice(2, None)
-            eroded &= padded[tuple(lower)]
-            eroded &= padded[tuple(upper)]
-    else:
-        # The 3x3x3 cube erosion is separable: a 3-wide minimum along each axis in turn.
-        eroded = padded
-        for axis in range(3):
-            eroded = (eroded[_along(axis, slice(0, -2))]
-                      & eroded[_along(axis, slice(1, -1))]
-                      & eroded[_along(axis, slice(2, None))])
-    return inner & ~eroded
+    mask = np.asarray(mask, dtype=bool)
+    eroded = mask.copy()
+    # Erode in place; voxels on the array border lose their outside neighbour (outside counts as
+    # not in the mask), without a padded copy of the mask.
+    for axis in range(3):
+        if connectivity == 1:
+            eroded[_along(axis, slice(1, None))] &= mask[_along(axis, slice(None, -1))]
+            eroded[_along(axis, slice(None, -1))] &= mask[_along(axis, slice(1, None))]
+        else:
+            # The 3x3x3 cube erosion is separable: a 3-wide minimum along each axis in turn.
+            both = eroded[_along(axis, slice(None, -2))] & eroded[_along(axis, slice(2, None))]
+            eroded[_along(axis, slice(1, -1))] &= both
+        eroded[_along(axis, slice(0, 1))] = False
+        eroded[_along(axis, slice(-1, None))] = False
+    np.invert(eroded, out=eroded)
+    eroded &= mask
+    return eroded
 
 
 def _along(axis: int, part: slice) -> tuple[slice, ...]:
@@ -73,9 +73,12 @@ def distance_to_surface_mm(surface: np.ndarray, spacing_zyx_mm: tuple[float, flo
     """
     if not surface.any():
         raise ValueError("the distance to an empty surface is undefined")
-    background = np.ascontiguousarray(~surface).view(np.uint8)
-    return edt.edt(background, anisotropy=tuple(float(s) for s in spacing_zyx_mm),
-                   black_border=False, parallel=1)
+    return _edt_mm(np.ascontiguousarray(~surface).view(np.uint8), spacing_zyx_mm)
+
+
+def _edt_mm(background: np.ndarray, spacing_zyx_mm) -> np.ndarray:
+    """`edt` on a uint8 array that is 0 on the features, on one thread."""
+    return edt.edt(background, anisotropy=tuple(float(s) for s in spacing_zyx_mm), black_border=False, parallel=1)
 
 
 # A mask whose box holds more than this many voxels per mask voxel has its surface found from
@@ -143,8 +146,14 @@ class Surface:
         return int(self.indices.size)
 
     def coordinates(self) -> np.ndarray:
-        """(n, 3) voxel indices in the image grid, in the order of `indices`."""
-        return np.stack(np.unravel_index(self.indices, self.shape), axis=1)
+        """(n, 3) voxel indices in the image grid, in the order of `indices` (computed once, read-only)."""
+        return self._coordinates
+
+    @cached_property
+    def _coordinates(self) -> np.ndarray:
+        coordinates = np.stack(np.unravel_index(self.indices, self.shape), axis=1)
+        coordinates.setflags(write=False)
+        return coordinates
 
     def points_mm(self, spacing: np.ndarray) -> np.ndarray:
         """Voxel centres in mm, in the order of `indices`."""
@@ -186,17 +195,20 @@ class SurfaceDistances:
         return int(self.prediction_to_reference_mm.size + self.reference_to_prediction_mm.size)
 
 
-METHODS = ("auto", "rings", "kdtree", "edt")
+METHODS = ("rings", "kdtree", "edt")
 
-# Single-core costs measured on SPIDER-sized structures (see benchmarks/bench_metrics.py), used only
-# to pick between exact methods; a wrong guess costs time, never accuracy.
-_KD_NS_PER_TREE_POINT = 220.0  # finding the surface voxels' coordinates and building the tree
-_KD_NS_PER_QUERY = 700.0
-_RINGS_NS_PER_BOX_VOXEL = 0.5  # clearing and filling the look-up box
-_RINGS_NS_PER_QUERY = 60.0  # a handful of look-ups for a voxel within a few voxels of the surface
 # The lattice search visits about this many offsets (all those within a radius) before it hands
-# the voxels it has not resolved to the k-d tree.
+# the voxels it has not resolved to the fallback.
 _RINGS_OFFSETS = 200
+# Voxels beyond the search radius are few in a real segmentation (stray islands). A k-d tree
+# answers them in microseconds when the surface they are measured to is a closed anatomical
+# surface (measured 3-10 us each up to 170,000 surface voxels), but in milliseconds each against
+# a large flat surface (the image border, when a label fills the image). The distance transform
+# of their box costs ~30 ns per box voxel whatever the shapes. The tree is used when the surface
+# is at most this large and the tree's estimate is below the transform's.
+_TREE_MAX_TARGET_VOXELS = 300_000
+_TREE_NS_PER_FAR_QUERY = 10_000.0
+_EDT_NS_PER_VOXEL = 30.0
 
 
 def _ring_offsets(spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,14 +239,14 @@ def distances_between(
     prediction: Surface,
     spacing_zyx_mm: tuple[float, float, float],
     *,
-    method: str = "auto",
+    method: str = "rings",
 ) -> SurfaceDistances:
     """Directed distances between two non-empty surfaces of one image grid.
 
-    `method` is "rings" (a nearest-first lattice search in a look-up box around both surfaces,
-    with a k-d tree for the voxels it leaves), "kdtree", "edt" (a distance transform of the box),
-    or "auto": "rings", unless stray voxels make the box much larger than the surfaces warrant.
-    All are exact; they differ in float rounding only (below 1e-6 mm).
+    `method` is "rings" (the default: a nearest-first lattice search around the other surface,
+    with a bounded fallback for the voxels beyond its radius), "kdtree" or "edt" (a distance
+    transform of the box around both). All are exact; they differ in float rounding only
+    (below 1e-6 mm).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, found {method!r}")
@@ -249,16 +261,14 @@ def distances_between(
     low = tuple(min(a, b) for a, b in zip(reference_start, prediction_start))
     high = tuple(max(a, b) for a, b in zip(reference_stop, prediction_stop))
     shape = tuple(h - l for l, h in zip(low, high))
-    if method == "auto":
-        method = _cheaper_method(prediction_on_reference, reference_on_prediction, shape, spacing)
     if method == "edt":
         reference_voxels = reference.placed(low, shape)
         prediction_voxels = prediction.placed(low, shape)
         to_reference = distance_to_surface_mm(reference_voxels, spacing)[prediction_voxels]
         to_prediction = distance_to_surface_mm(prediction_voxels, spacing)[reference_voxels]
     elif method == "rings":
-        to_reference = _ring_search_mm(reference, prediction, ~prediction_on_reference, low, shape, spacing)
-        to_prediction = _ring_search_mm(prediction, reference, ~reference_on_prediction, low, shape, spacing)
+        to_reference = _ring_search_mm(reference, prediction, ~prediction_on_reference, spacing)
+        to_prediction = _ring_search_mm(prediction, reference, ~reference_on_prediction, spacing)
     else:
         reference_points = reference.points_mm(spacing)
         prediction_points = prediction.points_mm(spacing)
@@ -276,7 +286,7 @@ def surface_distances(
     spacing_zyx_mm: tuple[float, float, float],
     *,
     connectivity: int = 1,
-    method: str = "auto",
+    method: str = "rings",
 ) -> SurfaceDistances:
     """Directed surface distances between two non-empty boolean masks of one shape.
 
@@ -305,55 +315,69 @@ def _nearest_mm(targets_mm: np.ndarray, points_mm: np.ndarray, off_target: np.nd
     return distances
 
 
-def _cheaper_method(prediction_on_reference: np.ndarray, reference_on_prediction: np.ndarray,
-                    shape: tuple[int, ...], spacing: np.ndarray) -> str:
-    """'rings' unless stray voxels make the box around both surfaces huge, then 'kdtree'."""
-    points = prediction_on_reference.size + reference_on_prediction.size
-    queries = points - 2 * int(np.count_nonzero(prediction_on_reference))
-    reach = _ring_offsets(spacing)[2]
-    box = float(np.prod([n + 2 * h for n, h in zip(shape, reach)]))
-    rings_ns = 2 * box * _RINGS_NS_PER_BOX_VOXEL + queries * _RINGS_NS_PER_QUERY
-    kd_ns = points * _KD_NS_PER_TREE_POINT + queries * _KD_NS_PER_QUERY
-    return "rings" if rings_ns <= kd_ns else "kdtree"
-
-
-def _ring_search_mm(
-    target: Surface,
-    source: Surface,
-    off_target: np.ndarray,
-    low: tuple[int, ...],
-    shape: tuple[int, ...],
-    spacing: np.ndarray,
-) -> np.ndarray:
+def _ring_search_mm(target: Surface, source: Surface, off_target: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """Distance from each voxel of `source` to the nearest voxel of `target` (0 where not `off_target`).
 
-    Looks the lattice offsets up nearest first in a boolean box around both surfaces: the first
-    offset that lands on `target` gives the exact distance, since every nearer offset was tried.
-    Voxels with no `target` voxel within the search radius go to the k-d tree.
+    Looks the lattice offsets up nearest first in a boolean box around `target`: the first offset
+    that lands on `target` gives the exact distance, since every nearer offset was tried. Voxels
+    outside the box, or with no `target` voxel within the search radius, go to `_far_mm`.
     """
-    offsets, lengths, reach = _ring_offsets(spacing)
-    padded = tuple(int(n + 2 * h) for n, h in zip(shape, reach))
-    origin = np.asarray(low) - reach
-    lookup = np.zeros(int(np.prod(padded)), dtype=bool)
-    lookup[np.ravel_multi_index(tuple((target.coordinates() - origin).T), padded)] = True
     distances = np.zeros(source.count, dtype=np.float64)
     pending = np.flatnonzero(off_target)
     if pending.size == 0:
         return distances
-    at = np.ravel_multi_index(tuple((source.coordinates()[pending] - origin).T), padded)
-    steps = np.ravel_multi_index(tuple((offsets + reach).T), padded) - np.ravel_multi_index(tuple(reach), padded)
-    for step, length in zip(steps, lengths):
-        hit = lookup[at + step]
-        if hit.any():
-            distances[pending[hit]] = length
-            missed = ~hit
-            pending, at = pending[missed], at[missed]
-            if pending.size == 0:
-                return distances
-    far = np.zeros(source.count, dtype=bool)
-    far[pending] = True
-    distances[far] = _nearest_mm(target.points_mm(spacing), source.points_mm(spacing), far)[far]
+    offsets, lengths, reach = _ring_offsets(spacing)
+    start, stop = target.box()
+    # Voxels more than `reach` outside the target's box lie beyond the search radius; the look-up
+    # box adds another `reach` so that every offset of a searched voxel stays inside it.
+    origin = np.asarray(start) - 2 * reach
+    padded = tuple(int(b - a + 4 * h) for a, b, h in zip(start, stop, reach))
+    coordinates = source.coordinates()[pending] - origin
+    inside = np.all((coordinates >= reach) & (coordinates < np.asarray(padded) - reach), axis=1)
+    far = [pending[~inside]]
+    pending, coordinates = pending[inside], coordinates[inside]
+    if pending.size:
+        lookup = np.zeros(int(np.prod(padded)), dtype=bool)
+        lookup[np.ravel_multi_index(tuple((target.coordinates() - origin).T), padded)] = True
+        at = np.ravel_multi_index(tuple(coordinates.T), padded)
+        centre = np.ravel_multi_index(tuple(reach), padded)
+        steps = np.ravel_multi_index(tuple((offsets + reach).T), padded) - centre
+        for step, length in zip(steps, lengths):
+            hit = lookup[at + step]
+            if hit.any():
+                distances[pending[hit]] = length
+                missed = ~hit
+                pending, at = pending[missed], at[missed]
+                if pending.size == 0:
+                    break
+        far.append(pending)
+    far_voxels = np.concatenate(far)
+    if far_voxels.size:
+        distances[far_voxels] = _far_mm(target, source.coordinates()[far_voxels], spacing)
     return distances
+
+
+def _distance_field_mm(target: "Surface", start: tuple[int, ...], shape: tuple[int, ...], spacing) -> np.ndarray:
+    """Distance to `target` over a box, built without a boolean copy of the box (memory: one
+    uint8 and one float32 value per box voxel)."""
+    background = np.ones(shape, dtype=np.uint8)
+    background[tuple((target.coordinates() - np.asarray(start)).T)] = 0
+    return _edt_mm(background, spacing)
+
+
+def _far_mm(target: Surface, coordinates: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Exact distances from voxels (n, 3) to the nearest voxel of `target`, for voxels beyond the
+    lattice search: a k-d tree for a few of them, else the distance transform of their box."""
+    target_start, target_stop = target.box()
+    low = np.minimum(np.asarray(target_start), coordinates.min(axis=0))
+    high = np.maximum(np.asarray(target_stop), coordinates.max(axis=0) + 1)
+    box_voxels = float(np.prod(high - low))
+    if (target.count <= _TREE_MAX_TARGET_VOXELS
+            and len(coordinates) * _TREE_NS_PER_FAR_QUERY <= box_voxels * _EDT_NS_PER_VOXEL):
+        tree = cKDTree(target.points_mm(spacing), leafsize=16, balanced_tree=False, compact_nodes=False)
+        return tree.query(coordinates * spacing, k=1, workers=1)[0]
+    field = _distance_field_mm(target, tuple(low), tuple(high - low), spacing)
+    return field[tuple((coordinates - low).T)].astype(np.float64)
 
 
 def average_symmetric_surface_distance_mm(distances: SurfaceDistances) -> float:

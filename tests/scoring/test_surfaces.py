@@ -192,3 +192,26 @@ def test_lattice_search_hands_far_voxels_to_the_tree(offset_z):
     np.testing.assert_allclose(rings.prediction_to_reference_mm, tree.prediction_to_reference_mm, atol=1e-9)
     np.testing.assert_allclose(rings.reference_to_prediction_mm, tree.reference_to_prediction_mm, atol=1e-9)
     assert rings.prediction_to_reference_mm.max() == pytest.approx(3.0 * 3 * offset_z)
+
+
+def test_many_far_voxels_go_to_the_distance_transform_with_the_same_result():
+    reference = np.zeros((20, 60, 60), dtype=bool)
+    reference[2:8, 5:20, 5:20] = True
+    prediction = np.zeros_like(reference)
+    prediction[12:19, 30:55, 30:55] = True  # over 512 surface voxels, all far from the reference
+    rings = surface_distances(reference, prediction, SPACING_ZYX, method="rings")
+    transform = surface_distances(reference, prediction, SPACING_ZYX, method="edt")
+    np.testing.assert_allclose(rings.prediction_to_reference_mm, transform.prediction_to_reference_mm, atol=1e-4)
+    np.testing.assert_allclose(rings.reference_to_prediction_mm, transform.reference_to_prediction_mm, atol=1e-4)
+
+
+@pytest.mark.timeout(60)
+def test_a_label_filling_the_image_is_scored_quickly_and_exactly():
+    """Far queries against the image border (the surface of a full mask) defeat a k-d tree."""
+    reference = np.zeros((40, 120, 120), dtype=bool)
+    reference[15:25, 50:70, 50:70] = True
+    prediction = np.ones_like(reference)
+    rings = surface_distances(reference, prediction, SPACING_ZYX, method="rings")
+    transform = surface_distances(reference, prediction, SPACING_ZYX, method="edt")
+    np.testing.assert_allclose(rings.prediction_to_reference_mm, transform.prediction_to_reference_mm, atol=1e-4)
+    np.testing.assert_allclose(rings.reference_to_prediction_mm, transform.reference_to_prediction_mm, atol=1e-4)
