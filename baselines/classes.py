@@ -1,0 +1,127 @@
+"""SPIDER mask values <-> training class indices, derived from challenge.labels and exact both ways.
+
+The network names every structure by level: class k is one SPIDER value (vertebra L4, disc
+L5/S1, the canal ...), so decoding a prediction gives the level-specific mask values back.
+This module needs only numpy: it runs inside the reference container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+
+from challenge import labels
+from challenge.errors import UnknownLabelError
+from baselines.errors import BaselineConfigError
+
+_UNMAPPED = np.uint8(255)  # never a class index: at most 1 + 3 * 25 + 1 = 77 classes
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """`values[k]` is the SPIDER mask value of training class k; class 0 is background."""
+
+    values: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        values = tuple(int(v) for v in self.values)
+        if not values or values[0] != labels.BACKGROUND:
+            raise BaselineConfigError(f"class 0 must be background (value 0), found values {values[:3]} ...")
+        if len(set(values)) != len(values):
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            raise BaselineConfigError(f"a SPIDER value may name one class only; repeated: {duplicates}")
+        unknown = [v for v in values[1:] if v not in labels.LABEL_MAP]
+        if unknown:
+            raise BaselineConfigError(
+                f"class values must be SPIDER labels (1-25, 100, 101-125, 201-225), found {unknown}"
+            )
+        object.__setattr__(self, "values", values)
+
+    @classmethod
+    def from_levels(cls, *, max_level: int, partial_vertebrae: bool) -> "ClassMap":
+        """Every vertebra and disc of levels 1..`max_level`, the canal and, optionally, partial vertebrae.
+
+        Classes follow the ascending SPIDER values: background, vertebrae by level, the canal,
+        partial vertebrae by level, discs by level.
+        """
+        if isinstance(max_level, bool) or not isinstance(max_level, int) or not 1 <= max_level <= labels.MAX_LEVEL:
+            raise BaselineConfigError(f"max_level must be an integer in 1..{labels.MAX_LEVEL}, found {max_level!r}")
+        kept = []
+        for value, structure in labels.LABEL_MAP.items():
+            if structure.group is labels.Group.SPINAL_CANAL:
+                kept.append(value)
+            elif structure.level <= max_level and (
+                partial_vertebrae or structure.group is not labels.Group.PARTIAL_VERTEBRAE
+            ):
+                kept.append(value)
+        return cls((labels.BACKGROUND, *kept))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.values)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("background",) + tuple(labels.structure(v).name for v in self.values[1:])
+
+    def group(self, class_index: int) -> labels.Group | None:
+        """The structure group of a class (None for background)."""
+        value = self.values[class_index]
+        return None if value == labels.BACKGROUND else labels.group_of(value)
+
+    def classes_in_group(self, group: labels.Group) -> tuple[int, ...]:
+        return tuple(k for k in range(1, self.n_classes) if self.group(k) is group)
+
+    def class_of(self, value: int) -> int:
+        try:
+            return self.values.index(int(value))
+        except ValueError:
+            raise UnknownLabelError(f"SPIDER value {value} has no training class in this class map") from None
+
+    def encode(self, mask: np.ndarray) -> np.ndarray:
+        """Class indices (uint8) of a SPIDER mask; raises UnknownLabelError naming unmapped values."""
+        mask = np.asarray(mask)
+        if not np.issubdtype(mask.dtype, np.integer):
+            raise UnknownLabelError(f"expected an integer mask, found {mask.dtype}")
+        present = np.unique(mask)
+        unmapped = sorted(int(v) for v in present if int(v) not in self._value_set)
+        if unmapped:
+            unknown = labels.unknown_values(unmapped)
+            reason = (
+                f"values that are not SPIDER labels: {unknown[:10]}"
+                if unknown
+                else f"SPIDER values without a training class: {unmapped[:10]} "
+                "(raise [classes] max_level or set partial_vertebrae = true in the config)"
+            )
+            raise UnknownLabelError(f"the mask holds {reason}")
+        return self._encode_table[mask.astype(np.intp, copy=False)]
+
+    def decode(self, classes: np.ndarray) -> np.ndarray:
+        """SPIDER values (uint8) of a class-index array; raises ValueError for indices out of range."""
+        classes = np.asarray(classes)
+        if classes.size and (int(classes.min()) < 0 or int(classes.max()) >= self.n_classes):
+            raise ValueError(
+                f"class indices must be in 0..{self.n_classes - 1}, found {int(classes.min())}..{int(classes.max())}"
+            )
+        return self._decode_table[classes.astype(np.intp, copy=False)]
+
+    @property
+    def _value_set(self) -> frozenset[int]:
+        return frozenset(self.values)
+
+    @property
+    def _encode_table(self) -> np.ndarray:
+        table = np.full(256, _UNMAPPED, dtype=np.uint8)
+        table[list(self.values)] = np.arange(self.n_classes, dtype=np.uint8)
+        return table
+
+    @property
+    def _decode_table(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=np.uint8)
+
+
+def class_map_from_values(values: Iterable[int]) -> ClassMap:
+    """The class map recorded in a run or an export (validated against the label map)."""
+    return ClassMap(tuple(int(v) for v in values))

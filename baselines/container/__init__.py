@@ -1,0 +1,1 @@
+"""The reference algorithm container: its Dockerfile, its program, and the offline build."""

@@ -1,0 +1,229 @@
+"""Build the reference container of a trained run, offline: wheels from the host, the model hashed.
+
+The build context holds the Dockerfile of this folder, wheels/ (numpy, SimpleITK, onnxruntime at
+the versions installed here, downloaded once with pip on the host and cached), app/ (the few
+modules inference needs: challenge's label map, geometry and contract, and baselines' classes,
+preprocessing, inference and the container program) and model/ (the ONNX export and its spec).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Callable
+
+from baselines.errors import ContainerBuildError
+from baselines.export import export_run
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+PYTHON_VERSION = "3.11"  # of the base image; wheels are chosen for it
+CONTAINER_PACKAGES = ("numpy", "SimpleITK", "onnxruntime")
+CONTAINER_FILE = "container.json"
+MODEL_LABEL = "org.spider-harness.baseline.model-sha256"
+# The modules copied into the image, relative to the project's source root.
+APP_MODULES = (
+    "challenge/__init__.py",
+    "challenge/errors.py",
+    "challenge/labels.py",
+    "challenge/contract.py",
+    "challenge/geometry.py",
+    "baselines/__init__.py",
+    "baselines/errors.py",
+    "baselines/classes.py",
+    "baselines/preprocess.py",
+    "baselines/infer.py",
+    "baselines/container/__init__.py",
+    "baselines/container/entrypoint.py",
+)
+# manylinux tags the base (Debian bookworm, glibc 2.36) can load, newest first.
+_MANYLINUX = ("manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014")
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    tag: str
+    image_id: str
+    size_bytes: int
+    model_sha256: str
+    base_image: str
+    requirements: tuple[str, ...]
+    build_seconds: float
+
+
+def container_requirements() -> tuple[str, ...]:
+    """The container's packages pinned to the versions installed here (what the tests ran with)."""
+    pins = []
+    for name in CONTAINER_PACKAGES:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            raise ContainerBuildError(
+                f"{name} is not installed here; install the training extra (pip install -e '.[train]')"
+            ) from None
+    return tuple(pins)
+
+
+def default_wheel_dir() -> Path:
+    """$SPIDER_CACHE_DIR/wheels/..., else ~/.cache/spider/wheels/... (per Python and machine)."""
+    root = os.environ.get("SPIDER_CACHE_DIR")
+    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spider"
+    return base / "wheels" / f"cp{PYTHON_VERSION.replace('.', '')}-{platform.machine()}"
+
+
+def prepare_wheels(dest: Path, *, requirements: tuple[str, ...] | None = None) -> list[Path]:
+    """Download (or find already in `dest`) one wheel per requirement for the base image's Python.
+
+    Runs `pip download` on the host: the image build itself has no network.
+    """
+    requirements = requirements or container_requirements()
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [r for r in requirements if _find_wheel(dest, r) is None]
+    if missing:
+        command = [
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--only-binary=:all:", "--no-deps", "--implementation", "cp",
+            "--python-version", PYTHON_VERSION, "--dest", str(dest),
+        ]
+        for tag in _MANYLINUX:
+            command += ["--platform", f"{tag}_{platform.machine()}"]
+        completed = subprocess.run(command + missing, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise ContainerBuildError(
+                f"pip could not download wheels for {', '.join(missing)} (Python {PYTHON_VERSION}, "
+                f"{platform.machine()}): {completed.stderr.strip()[-800:]}\n"
+                "Put those wheels in a folder and pass it with --wheels."
+            )
+    wheels = []
+    for requirement in requirements:
+        wheel = _find_wheel(dest, requirement)
+        if wheel is None:
+            raise ContainerBuildError(f"no wheel for {requirement} in {dest}")
+        wheels.append(wheel)
+    return wheels
+
+
+def _find_wheel(folder: Path, requirement: str) -> Path | None:
+    name, version = requirement.split("==")
+    prefix = f"{name.lower().replace('-', '_')}-{version}-"
+    matches = sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(prefix))
+    return matches[0] if matches else None
+
+
+def source_root() -> Path:
+    import baselines
+
+    return Path(baselines.__file__).resolve().parent.parent
+
+
+def write_context(run_dir: Path, context: Path, *, wheels: list[Path]) -> str:
+    """Lay out the build context; returns the model's sha256."""
+    exported = export_run(run_dir)
+    shutil.copy2(Path(str(resources.files("baselines.container") / "Dockerfile")), context / "Dockerfile")
+    (context / "wheels").mkdir()
+    for wheel in wheels:
+        shutil.copy2(wheel, context / "wheels" / wheel.name)
+    root = source_root()
+    for module in APP_MODULES:
+        target = context / "app" / module
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / module, target)
+    (context / "model").mkdir()
+    shutil.copy2(exported.model_path, context / "model" / exported.spec.model_file)
+    exported.spec.write(context / "model")
+    (context / ".dockerignore").write_text("**/__pycache__\n", encoding="utf-8")
+    return exported.spec.model_sha256
+
+
+def build_container(
+    run_dir: Path | str,
+    *,
+    tag: str,
+    base_image: str = DEFAULT_BASE_IMAGE,
+    wheels_dir: Path | None = None,
+    client=None,
+    log: Callable[[str], None] = lambda _message: None,
+) -> ContainerImage:
+    """Export the run's best checkpoint (if not done) and build the image `tag` from it."""
+    run_dir = Path(run_dir)
+    started = time.monotonic()
+    requirements = container_requirements()
+    wheels = prepare_wheels(Path(wheels_dir) if wheels_dir else default_wheel_dir(), requirements=requirements)
+    client = client or _connect()
+    _require_base_image(client, base_image)
+    with tempfile.TemporaryDirectory(prefix="spider-baseline-context-") as directory:
+        context = Path(directory)
+        model_sha256 = write_context(run_dir, context, wheels=wheels)
+        log(f"building {tag} from {base_image} (offline; model sha256 {model_sha256[:12]}) ...")
+        _docker_build(client, context, tag=tag, buildargs={"BASE_IMAGE": base_image, "MODEL_SHA256": model_sha256}, log=log)
+    image = client.images.get(tag)
+    labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+    if labels.get(MODEL_LABEL) != model_sha256:
+        raise ContainerBuildError(f"{tag} does not carry the model hash {model_sha256} (label {MODEL_LABEL})")
+    result = ContainerImage(
+        tag=tag,
+        image_id=image.id,
+        size_bytes=int(image.attrs.get("Size") or 0),
+        model_sha256=model_sha256,
+        base_image=base_image,
+        requirements=requirements,
+        build_seconds=round(time.monotonic() - started, 1),
+    )
+    (run_dir / CONTAINER_FILE).write_text(json.dumps(asdict(result), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return result
+
+
+def _connect():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=600)
+        client.ping()
+        return client
+    except Exception as error:  # docker.errors.DockerException, requests errors
+        raise ContainerBuildError(f"no Docker engine answers ({error}); start one (as root: `make engine`)") from error
+
+
+def _require_base_image(client, base_image: str) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(base_image)
+    except docker.errors.ImageNotFound:
+        raise ContainerBuildError(
+            f"the base image {base_image!r} is not in the local Docker engine and builds here cannot pull: "
+            "build the offline one with `spider images base`, or pass --base-image"
+        ) from None
+
+
+def _docker_build(client, context: Path, *, tag: str, buildargs: dict[str, str], log: Callable[[str], None]) -> None:
+    """The classic builder, no network, no pull; raises ContainerBuildError with the build's last lines."""
+    lines: list[str] = []
+    try:
+        stream = client.api.build(
+            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, pull=False,
+            network_mode="none", decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                tail = "".join(lines[-15:])
+                raise ContainerBuildError(f"docker build of {tag} failed: {detail.strip()}\n{tail}")
+            text = chunk.get("stream")
+            if text:
+                lines.append(text)
+                if text.strip():
+                    log(text.rstrip())
+    except ContainerBuildError:
+        raise
+    except Exception as error:  # docker.errors.APIError, requests errors
+        raise ContainerBuildError(f"docker build of {tag} failed: {error}") from error
