@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from challenge.config_files import read_named_tables
 from challenge.errors import ConfigError
 
 SUBMISSION_PERIODS = ("day", "week", "phase")
@@ -133,15 +133,7 @@ def default_phases_path() -> Path:
 def load_phases(path: Path | str | None = None) -> dict[str, Phase]:
     """All phases of a phases file (the packaged `challenge/phases.toml` by default)."""
     path = Path(path) if path is not None else default_phases_path()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"phases file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    tables = document.get("phases")
-    if not isinstance(tables, dict) or not tables:
-        raise ConfigError(f"{path}: expected at least one [phases.NAME] table, found none")
+    tables = read_named_tables(path, "phases", what="NAME")
     return {name: phase_from_mapping(name, table, source=str(path)) for name, table in tables.items()}
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from challenge.config_files import read_named_tables
 from challenge.errors import ConfigError
 from challenge.labels import SCORED_GROUPS
 from challenge.rules import METRICS
@@ -183,15 +183,7 @@ def load_rankings(path: Path | str | None = None, *, phase_names: frozenset[str]
     otherwise leave the phase unranked).
     """
     path = Path(path) if path is not None else default_ranking_path()
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"ranking file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    tables = document.get("ranking")
-    if not isinstance(tables, dict) or not tables:
-        raise ConfigError(f"{path}: expected at least one [ranking.PHASE] table, found none")
+    tables = read_named_tables(path, "ranking", what="PHASE")
     rankings = {name: ranking_from_mapping(name, table, source=str(path)) for name, table in tables.items()}
     if phase_names is not None:
         unknown = sorted(set(rankings) - set(phase_names))
