@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +67,44 @@ def write_tiny_release(root: Path, *, names=("1_t1", "1_t2", "3_t2_SPACE")) -> P
 def tiny_release(tmp_path: Path) -> Path:
     """A valid three-series release folder with hand-made 6 x 20 x 24 voxel masks."""
     return write_tiny_release(tmp_path / "release")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client of the Docker engine that `make test` starts; under CI a missing engine fails."""
+    from evaluation.runner.docker_runner import connect
+    from evaluation.runner.errors import EngineUnavailableError
+
+    try:
+        return connect()
+    except EngineUnavailableError as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Docker engine: {error} (`make system` starts one as root)")
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    """The offline base image's id, also tagged `python:3.11-slim` when that tag is free.
+
+    Reused when tagged already, else built once per machine (1-2 minutes of debootstrap).
+    """
+    import docker.errors
+
+    from evaluation.runner import base_image as base
+
+    try:
+        image_id = docker_client.images.get(base.BASE_TAG).id
+    except docker.errors.ImageNotFound:
+        cannot_build = None
+        if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
+            cannot_build = "no base image and no debootstrap to build it (run `make system`)"
+        elif os.geteuid() != 0:
+            cannot_build = "no base image, and building it needs root: run `sudo spider images base` once"
+        if cannot_build:
+            if os.environ.get("CI"):
+                pytest.fail(cannot_build)
+            pytest.skip(cannot_build)
+        image_id = base.build_base_image(docker_client, progress=print).image_id
+    base.tag_image(docker_client, image_id, base.SLIM_TAG, keep_foreign=True)
+    return image_id

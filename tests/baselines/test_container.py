@@ -21,30 +21,6 @@ TAG = "spider-test/baseline-smoke:latest"
 
 
 @pytest.fixture(scope="session")
-def docker_client():
-    from baselines.container.build import _connect
-    from baselines.errors import ContainerBuildError
-
-    try:
-        return _connect()
-    except ContainerBuildError as error:
-        pytest.skip(str(error))
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_client) -> str:
-    """python:3.11-slim: reused when present, else the offline one built once (1-2 minutes)."""
-    import docker.errors
-
-    from evaluation.runner import base_image as base
-
-    try:
-        return docker_client.images.get(base.SLIM_TAG).id
-    except docker.errors.ImageNotFound:
-        return base.build_base_image(docker_client).image_id
-
-
-@pytest.fixture(scope="session")
 def smoke_image(smoke_run, base_image, docker_client):
     from baselines.container.build import build_container
 

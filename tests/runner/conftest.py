@@ -3,8 +3,6 @@ algorithm images (each built once, on first use), small cases and a phase with s
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -98,38 +96,6 @@ def test_phase() -> Phase:
         tmp_bytes=64 * 1024**2,
         output_limit_bytes=32 * 1024**2,
     )
-
-
-@pytest.fixture(scope="session")
-def docker_client():
-    from evaluation.runner.docker_runner import connect
-    from evaluation.runner.errors import EngineUnavailableError
-
-    try:
-        return connect()
-    except EngineUnavailableError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {error}")
-
-
-@pytest.fixture(scope="session")
-def base_image(docker_client) -> str:
-    """The offline base image's id: reused when tagged already, else built once (1-2 minutes)."""
-    import docker.errors
-
-    from evaluation.runner import base_image as base
-
-    try:
-        image_id = docker_client.images.get(base.BASE_TAG).id
-    except docker.errors.ImageNotFound:
-        if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-            pytest.skip("no base image and no debootstrap to build it (run `make engine`)")
-        if os.geteuid() != 0:
-            pytest.skip("no base image, and building it needs root: run `sudo spider images base` once")
-        image_id = base.build_base_image(docker_client, progress=print).image_id
-    base.tag_image(docker_client, image_id, base.SLIM_TAG, keep_foreign=True)
-    return image_id
 
 
 @pytest.fixture(scope="session")

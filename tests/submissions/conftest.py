@@ -117,43 +117,7 @@ CONTAINERS = HERE / "containers"
 
 
 @pytest.fixture(scope="session")
-def docker_client():
-    from evaluation.runner.docker_runner import connect
-    from evaluation.runner.errors import EngineUnavailableError
-
-    try:
-        return connect()
-    except EngineUnavailableError as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {error}")
-
-
-@pytest.fixture(scope="session")
-def slim_base(docker_client) -> str:
-    """`python:3.11-slim` for FROM lines: the offline base image, built once if no image has the tag."""
-    import shutil
-
-    import docker.errors
-
-    from evaluation.runner import base_image as base
-
-    try:
-        return docker_client.images.get(base.SLIM_TAG).id
-    except docker.errors.ImageNotFound:
-        pass
-    try:
-        image_id = docker_client.images.get(base.BASE_TAG).id
-    except docker.errors.ImageNotFound:
-        if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
-            pytest.skip("no base image and no debootstrap to build it (run `make engine`)")
-        image_id = base.build_base_image(docker_client, progress=print).image_id
-    base.tag_image(docker_client, image_id, base.SLIM_TAG, keep_foreign=True)
-    return image_id
-
-
-@pytest.fixture(scope="session")
-def identity_image(docker_client, slim_base) -> str:
+def identity_image(docker_client, base_image) -> str:
     """Tag of tests/submissions/containers/identity, built (offline) for this session."""
     tag = "spider-test/submissions-identity:latest"
     docker_client.images.build(path=str(CONTAINERS / "identity"), tag=tag, rm=True, forcerm=True, network_mode="none")
