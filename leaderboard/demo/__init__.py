@@ -100,7 +100,7 @@ def run_demo(out: Path, *, test_cases: int = 6, train_cases: int = 8, workers: i
     _step("check the hidden test set", ["data", "check", str(test_set)])
     _step("build the offline Python base image (reused when present)", ["images", "base"])
     _step("train the smoke baseline (UNETR, CPU)", ["baseline", "train", "--data", str(train), "--out", str(run),
-                                                    "--smoke", "--no-progress"])
+                                                    "--smoke"])
     _step("build the reference algorithm container", ["baseline", "container", "--run", str(run),
                                                       "--tag", REFERENCE_TAG])
     print("\n== build three deliberately flawed variants of the reference", flush=True)
