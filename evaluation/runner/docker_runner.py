@@ -427,12 +427,28 @@ class _MemorySampler:
         return self._peak
 
 
+def _settled_logs(container, *, interval_seconds: float = 0.05, max_reads: int = 20) -> bytes:
+    """The container's log once it stops growing.
+
+    The engine's log driver may still be copying the last lines of an exited container when
+    wait() returns (seen under load: a crash's traceback missing from its reason).
+    """
+    data = container.logs(stdout=True, stderr=True)
+    for _ in range(max_reads):
+        time.sleep(interval_seconds)
+        again = container.logs(stdout=True, stderr=True)
+        if again == data:
+            break
+        data = again
+    return data
+
+
 def _save_log(container, log_path: Path, limit_bytes: int) -> str:
     """Write stdout+stderr (interleaved, cut to the last `limit_bytes`) to log_path; return it."""
     import docker.errors
 
     try:
-        data = container.logs(stdout=True, stderr=True)
+        data = _settled_logs(container)
     except docker.errors.APIError as error:
         data = f"[spider] the log could not be read: {error}\n".encode()
     header = b""
