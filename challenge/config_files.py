@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from challenge.errors import ConfigError
 
@@ -21,3 +21,13 @@ def read_named_tables(path: Path, section: str, *, what: str) -> dict[str, dict[
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: expected at least one [{section}.{what}] table, found none")
     return tables
+
+
+def check_keys(table: Mapping[str, Any], *, required: Sequence[str], optional: Sequence[str], where: str) -> None:
+    """Raise ConfigError naming `where` for keys outside `required` + `optional` or missing from `required`."""
+    unknown = sorted(set(table) - set(required) - set(optional))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected keys are {sorted([*required, *optional])}")
+    missing = [key for key in required if key not in table]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from challenge.config_files import read_named_tables
+from challenge.config_files import check_keys, read_named_tables
 from challenge.errors import ConfigError
 
 SUBMISSION_PERIODS = ("day", "week", "phase")
@@ -88,12 +88,7 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
     where = f"{source}: phase {name!r}"
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
         raise ConfigError(f"{where}: a phase name must be lowercase letters, digits, '-' or '_', found {name!r}")
-    unknown = sorted(set(table) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected keys are {sorted(_REQUIRED + _OPTIONAL)}")
-    missing = [key for key in _REQUIRED if key not in table]
-    if missing:
-        raise ConfigError(f"{where}: missing key(s) {missing}")
+    check_keys(table, required=_REQUIRED, optional=_OPTIONAL, where=where)
     if table["network"] is not False:
         raise ConfigError(f"{where}: network must be false (algorithm jobs never get a network), found {table['network']!r}")
     cpus = table["cpus"]

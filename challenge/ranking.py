@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from challenge.config_files import read_named_tables
+from challenge.config_files import check_keys, read_named_tables
 from challenge.errors import ConfigError
 from challenge.labels import SCORED_GROUPS
 from challenge.rules import METRICS
@@ -102,12 +102,7 @@ def _column(index: int, table: Any, where: str) -> RankedColumn:
     what = f"{where}: columns[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{what} must be a table such as {{metric = \"dice\", structure = \"discs\", direction = \"higher\"}}, found {table!r}")
-    unknown = sorted(set(table) - set(_COLUMN_REQUIRED) - set(_COLUMN_OPTIONAL))
-    if unknown:
-        raise ConfigError(f"{what}: unknown key(s) {unknown}; expected keys are {sorted(_COLUMN_REQUIRED + _COLUMN_OPTIONAL)}")
-    missing = [key for key in _COLUMN_REQUIRED if key not in table]
-    if missing:
-        raise ConfigError(f"{what}: missing key(s) {missing}")
+    check_keys(table, required=_COLUMN_REQUIRED, optional=_COLUMN_OPTIONAL, where=what)
     metric = table["metric"]
     if not isinstance(metric, str) or metric not in METRICS:
         raise ConfigError(f"{what}: metric must be one of the scoring rules' metrics {sorted(METRICS)}, found {metric!r}")
@@ -133,12 +128,7 @@ def ranking_from_mapping(phase: str, table: Mapping[str, Any], *, source: str = 
         raise ConfigError(f"{where}: a phase name must be lowercase letters, digits, '-' or '_', found {phase!r}")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table, found {table!r}")
-    unknown = sorted(set(table) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected keys are {sorted(_REQUIRED + _OPTIONAL)}")
-    missing = [key for key in _REQUIRED if key not in table]
-    if missing:
-        raise ConfigError(f"{where}: missing key(s) {missing}")
+    check_keys(table, required=_REQUIRED, optional=_OPTIONAL, where=where)
     method = _choice(table["method"], METHODS, f"{where}: method")
     columns_table = table["columns"]
     if not isinstance(columns_table, list) or not columns_table:
