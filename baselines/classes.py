@@ -1,7 +1,11 @@
-"""SPIDER mask values <-> training class indices, derived from challenge.labels and exact both ways.
+"""SPIDER mask values <-> training class indices, derived from challenge.labels.
 
-The network names every structure by level: class k is one SPIDER value (vertebra L4, disc
-L5/S1, the canal ...), so decoding a prediction gives the level-specific mask values back.
+Two kinds of class map:
+- by level: class k is one SPIDER value (vertebra L4, disc L5/S1, the canal ...), so decoding
+  a prediction gives the level-specific mask values back (exact both ways);
+- by group: one class per structure group (vertebrae, discs, canal, partial vertebrae), the
+  level left to `baselines.levels` to count; such a class decodes to its group's level-1 value
+  (vertebra 1, disc 201, partial vertebra 101), a placeholder that counting renames.
 This module needs only numpy: it runs inside the reference container.
 """
 
@@ -17,13 +21,24 @@ from challenge.errors import UnknownLabelError
 from baselines.errors import BaselineConfigError
 
 _UNMAPPED = np.uint8(255)  # never a class index: at most 1 + 3 * 25 + 1 = 77 classes
+_GROUP_VALUE = {
+    labels.Group.VERTEBRAE: labels.vertebra_value(1),
+    labels.Group.SPINAL_CANAL: labels.SPINAL_CANAL,
+    labels.Group.PARTIAL_VERTEBRAE: labels.PARTIAL_VERTEBRA_OFFSET + 1,
+    labels.Group.DISCS: labels.disc_value(1),
+}
 
 
 @dataclass(frozen=True)
 class ClassMap:
-    """`values[k]` is the SPIDER mask value of training class k; class 0 is background."""
+    """`values[k]` is the SPIDER mask value of training class k; class 0 is background.
+
+    With `by_level` false each class stands for its whole group and its value is the group's
+    level-1 value (see the module's docstring).
+    """
 
     values: tuple[int, ...]
+    by_level: bool = True
 
     def __post_init__(self) -> None:
         values = tuple(int(v) for v in self.values)
@@ -37,7 +52,23 @@ class ClassMap:
             raise BaselineConfigError(
                 f"class values must be SPIDER labels (1-25, 100, 101-125, 201-225), found {unknown}"
             )
+        if not self.by_level:
+            placeholders = [v for v in values[1:] if v != _GROUP_VALUE[labels.group_of(v)]]
+            if placeholders:
+                raise BaselineConfigError(
+                    f"a class map by group holds one value per group, its level-1 value "
+                    f"{sorted(_GROUP_VALUE.values())}; found {placeholders}"
+                )
         object.__setattr__(self, "values", values)
+
+    @classmethod
+    def from_groups(cls, *, partial_vertebrae: bool) -> "ClassMap":
+        """One class per group: background, vertebrae, the canal, (partial vertebrae,) discs."""
+        groups = [labels.Group.VERTEBRAE, labels.Group.SPINAL_CANAL]
+        if partial_vertebrae:
+            groups.append(labels.Group.PARTIAL_VERTEBRAE)
+        groups.append(labels.Group.DISCS)
+        return cls((labels.BACKGROUND, *(_GROUP_VALUE[g] for g in groups)), by_level=False)
 
     @classmethod
     def from_levels(cls, *, max_level: int, partial_vertebrae: bool) -> "ClassMap":
@@ -64,6 +95,8 @@ class ClassMap:
 
     @property
     def names(self) -> tuple[str, ...]:
+        if not self.by_level:
+            return ("background",) + tuple(labels.group_of(v).value for v in self.values[1:])
         return ("background",) + tuple(labels.structure(v).name for v in self.values[1:])
 
     def group(self, class_index: int) -> labels.Group | None:
@@ -109,12 +142,20 @@ class ClassMap:
 
     @property
     def _value_set(self) -> frozenset[int]:
-        return frozenset(self.values)
+        if self.by_level:
+            return frozenset(self.values)
+        kept = {labels.group_of(v) for v in self.values[1:]}
+        return frozenset([labels.BACKGROUND, *(v for v in labels.LABEL_MAP if labels.group_of(v) in kept)])
 
     @property
     def _encode_table(self) -> np.ndarray:
         table = np.full(256, _UNMAPPED, dtype=np.uint8)
-        table[list(self.values)] = np.arange(self.n_classes, dtype=np.uint8)
+        if self.by_level:
+            table[list(self.values)] = np.arange(self.n_classes, dtype=np.uint8)
+            return table
+        table[labels.BACKGROUND] = 0
+        for value in self._value_set - {labels.BACKGROUND}:
+            table[value] = self.values.index(_GROUP_VALUE[labels.group_of(value)])
         return table
 
     @property
@@ -122,6 +163,6 @@ class ClassMap:
         return np.asarray(self.values, dtype=np.uint8)
 
 
-def class_map_from_values(values: Iterable[int]) -> ClassMap:
+def class_map_from_values(values: Iterable[int], *, by_level: bool = True) -> ClassMap:
     """The class map recorded in a run or an export (validated against the label map)."""
-    return ClassMap(tuple(int(v) for v in values))
+    return ClassMap(tuple(int(v) for v in values), by_level=by_level)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from baselines.classes import ClassMap
 from baselines.errors import BaselineConfigError
+from baselines.levels import LEVEL_NAMING
 
 MODEL_NAMES = ("unetr",)
 UNETR_PATCH = 16  # UNETR splits the input into 16^3 patches: every crop side must be a multiple
@@ -31,8 +32,11 @@ class DataConfig:
 class ClassesConfig:
     max_level: int
     partial_vertebrae: bool
+    by_level: bool = True
 
     def class_map(self) -> ClassMap:
+        if not self.by_level:
+            return ClassMap.from_groups(partial_vertebrae=self.partial_vertebrae)
         return ClassMap.from_levels(max_level=self.max_level, partial_vertebrae=self.partial_vertebrae)
 
 
@@ -64,6 +68,7 @@ class TrainConfig:
 class InferenceConfig:
     overlap: float
     window_batch_size: int
+    level_naming: str
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,8 @@ def config_from_mapping(document: Mapping[str, Any], *, source: str = "config") 
     classes = ClassesConfig(
         max_level=_check_int(_get(c, "max_level", where("classes")), f"{source}: classes.max_level", minimum=1),
         partial_vertebrae=_bool(_get(c, "partial_vertebrae", where("classes")), f"{source}: classes.partial_vertebrae"),
+        # Runs and checkpoints saved before classes by group existed had a class per level.
+        by_level=_bool(c.get("by_level", True), f"{source}: classes.by_level"),
     )
     _no_unknown(c, [f.name for f in dataclasses.fields(ClassesConfig)], where("classes"))
     classes.class_map()  # validates max_level against the label map
@@ -166,8 +173,15 @@ def config_from_mapping(document: Mapping[str, Any], *, source: str = "config") 
     inference = InferenceConfig(
         overlap=_fraction(_get(i, "overlap", where("inference")), f"{source}: inference.overlap", open_high=True),
         window_batch_size=_check_int(_get(i, "window_batch_size", where("inference")), f"{source}: inference.window_batch_size", minimum=1),
+        # Runs and checkpoints saved before level naming was configurable kept the network's names.
+        level_naming=_choice(i.get("level_naming", "network"), f"{source}: inference.level_naming", LEVEL_NAMING),
     )
     _no_unknown(i, [f.name for f in dataclasses.fields(InferenceConfig)], where("inference"))
+    if not classes.by_level and inference.level_naming != "count-from-sacrum":
+        raise BaselineConfigError(
+            f"{source}: classes.by_level = false predicts no levels, so inference.level_naming must be "
+            f"'count-from-sacrum', found {inference.level_naming!r}"
+        )
     seed = _check_int(document.get("seed", 0), f"{source}: seed", minimum=0)
     return BaselineConfig(seed=seed, data=data, classes=classes, model=model, train=train, inference=inference)
 

@@ -39,10 +39,12 @@ def spec_of_config(config: BaselineConfig, *, model_file: str = "", model_sha256
     """The inference spec of a training configuration (preprocessing, classes, window)."""
     return InferenceSpec(
         class_values=config.classes.class_map().values,
+        classes_by_level=config.classes.by_level,
         preprocessing=preprocessing_of(config),
         window_size=config.model.patch_size,
         overlap=config.inference.overlap,
         window_batch_size=config.inference.window_batch_size,
+        level_naming=config.inference.level_naming,
         model_file=model_file,
         model_sha256=model_sha256,
     )

@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from baselines.classes import ClassMap, class_map_from_values
 from baselines.errors import BaselineError, RunError
+from baselines.levels import LEVEL_NAMING, count_from_sacrum
 from baselines.preprocess import Preprocessing, prepare_image, read_image, to_input_grid
 from challenge.contract import IMAGE_SUFFIX
 
@@ -44,12 +45,14 @@ class InferenceSpec:
     window_size: tuple[int, int, int]
     overlap: float
     window_batch_size: int
+    level_naming: str = "network"
+    classes_by_level: bool = True
     model_file: str = "model.onnx"
     model_sha256: str = ""
 
     @property
     def class_map(self) -> ClassMap:
-        return class_map_from_values(self.class_values)
+        return class_map_from_values(self.class_values, by_level=self.classes_by_level)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,8 @@ class InferenceSpec:
             "window_size": list(self.window_size),
             "overlap": self.overlap,
             "window_batch_size": self.window_batch_size,
+            "level_naming": self.level_naming,
+            "classes_by_level": self.classes_by_level,
             "model_file": self.model_file,
             "model_sha256": self.model_sha256,
         }
@@ -75,11 +80,20 @@ class InferenceSpec:
                 window_size=tuple(int(v) for v in document["window_size"]),
                 overlap=float(document["overlap"]),
                 window_batch_size=int(document["window_batch_size"]),
+                # Specs written before level naming was configurable kept the network's names.
+                level_naming=str(document.get("level_naming", "network")),
+                classes_by_level=bool(document.get("classes_by_level", True)),
                 model_file=str(document["model_file"]),
                 model_sha256=str(document["model_sha256"]),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise RunError(f"inference spec is incomplete or malformed: {error!r}") from error
+
+    def __post_init__(self) -> None:
+        if self.level_naming not in LEVEL_NAMING:
+            raise RunError(f"inference spec level_naming must be one of {list(LEVEL_NAMING)}, found {self.level_naming!r}")
+        if not self.classes_by_level and self.level_naming != "count-from-sacrum":
+            raise RunError("inference spec: classes by group carry no level, level_naming must be 'count-from-sacrum'")
 
     def write(self, folder: Path) -> Path:
         path = Path(folder) / SPEC_FILE
@@ -194,7 +208,10 @@ def predict_image(image: sitk.Image, model: WindowModel, spec: InferenceSpec) ->
     classes = np.argmax(logits, axis=0).astype(np.uint8)
     del logits
     after_network = time.perf_counter()
-    labels = to_input_grid(class_map.decode(classes), prepared.grid, image)
+    values = class_map.decode(classes)
+    if spec.level_naming == "count-from-sacrum":
+        values = count_from_sacrum(values, prepared.grid)
+    labels = to_input_grid(values, prepared.grid, image)
     return Prediction(
         labels=labels,
         seconds_preprocess=after_preprocess - start,

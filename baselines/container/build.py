@@ -41,6 +41,7 @@ APP_MODULES = (
     "baselines/classes.py",
     "baselines/preprocess.py",
     "baselines/infer.py",
+    "baselines/levels.py",
     "baselines/container/__init__.py",
     "baselines/container/entrypoint.py",
 )

@@ -30,8 +30,9 @@ def blocky_spine(*, levels: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndar
     shift = int(rng.integers(-2, 3))
     for level in range(1, levels + 1):
         bottom = top - 12
-        mask[2:10, bottom + 3 : top, 8 + shift : 24 + shift] = labels.vertebra_value(level)
-        mask[3:9, bottom : bottom + 3, 9 + shift : 23 + shift] = labels.disc_value(level)
+        # Index 1 runs down: the disc (rows top-3 .. top) lies below its vertebra, as in SPIDER.
+        mask[2:10, bottom : top - 3, 8 + shift : 24 + shift] = labels.vertebra_value(level)
+        mask[3:9, top - 3 : top, 9 + shift : 23 + shift] = labels.disc_value(level)
         top = bottom
     mask[4:8, 4:62, 26 + shift : 31 + shift] = labels.SPINAL_CANAL
     intensity = {0: 0.2, labels.SPINAL_CANAL: 0.9}

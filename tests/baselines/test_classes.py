@@ -79,3 +79,24 @@ def test_invalid_class_values(values, message):
 def test_invalid_max_level(max_level):
     with pytest.raises(BaselineConfigError, match="max_level"):
         ClassMap.from_levels(max_level=max_level, partial_vertebrae=False)
+
+
+def test_map_by_group_folds_every_level_into_its_group_and_decodes_to_level_one():
+    class_map = ClassMap.from_groups(partial_vertebrae=True)
+    assert class_map.values == (0, 1, 100, 101, 201) and not class_map.by_level
+    assert class_map.names == ("background", "vertebrae", "spinal_canal", "partial_vertebrae", "discs")
+    mask = np.array([0, 1, 7, 25, 100, 103, 125, 201, 209, 225], dtype=np.uint8)
+    assert class_map.encode(mask).tolist() == [0, 1, 1, 1, 2, 3, 3, 4, 4, 4]
+    assert class_map.decode(class_map.encode(mask)).tolist() == [0, 1, 1, 1, 100, 101, 101, 201, 201, 201]
+
+
+def test_map_by_group_without_partial_vertebrae_names_them_as_unmapped():
+    class_map = ClassMap.from_groups(partial_vertebrae=False)
+    assert class_map.values == (0, 1, 100, 201)
+    with pytest.raises(UnknownLabelError, match=r"without a training class: \[104\]"):
+        class_map.encode(np.array([0, 3, 104], dtype=np.uint8))
+
+
+def test_map_by_group_holds_level_one_values_only():
+    with pytest.raises(BaselineConfigError, match=r"one value per group, its level-1 value.*found \[2\]"):
+        ClassMap((0, 2, 100), by_level=False)

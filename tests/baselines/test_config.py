@@ -54,6 +54,9 @@ def test_saved_config_loads_back_identically(tmp_path):
     ("[train]\naugment = 1\n", "augment must be true or false"),
     ("[classes]\nmax_level = 30\n", "max_level must be an integer in 1..25"),
     ("[model]\nname = \"unet\"\n", r"model.name must be one of \['unetr'\]"),
+    ("[inference]\nlevel_naming = \"guess\"\n", r"level_naming must be one of \['network', 'count-from-sacrum'\]"),
+    ("[classes]\nby_level = false\n[inference]\nlevel_naming = \"network\"\n",
+     r"by_level = false predicts no levels, so inference.level_naming must be 'count-from-sacrum'"),
     ("[train]\n = 1\n", "not valid TOML"),
 ])
 def test_invalid_values_are_named(tmp_path, text, message):
@@ -70,3 +73,16 @@ def test_missing_file_and_missing_table():
     del document["model"]
     with pytest.raises(BaselineConfigError, match=r"missing table \[model\]"):
         config_from_mapping(document)
+
+
+def test_configs_saved_before_level_naming_keep_the_network_names():
+    document = load_config().to_dict()
+    del document["inference"]["level_naming"], document["classes"]["by_level"]
+    config = config_from_mapping(document)
+    assert config.inference.level_naming == "network" and config.classes.by_level
+
+
+def test_both_shipped_configs_count_levels_from_the_sacrum():
+    assert load_config().inference.level_naming == "count-from-sacrum"
+    smoke = load_config(base=smoke_config_path())
+    assert smoke.inference.level_naming == "count-from-sacrum"

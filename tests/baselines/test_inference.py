@@ -13,6 +13,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from baselines.classes import ClassMap
+from baselines.errors import RunError
 from baselines.infer import InferenceSpec, predict_image, sliding_window_logits, window_starts
 from baselines.preprocess import Preprocessing, canonical_grid, prepare_image, prepare_mask
 from challenge import labels
@@ -123,6 +124,34 @@ def test_prediction_on_a_coarser_oblique_grid_lands_on_the_input_grid(spine):
     shift_voxels = np.argwhere(predicted).mean(axis=0) - np.argwhere(truth).mean(axis=0)
     shift_mm = np.abs(shift_voxels) * np.asarray(Geometry.of(image).spacing_zyx_mm)
     assert shift_mm.max() < 1.0
+
+
+def test_spec_round_trips_and_old_specs_keep_the_network_names(tmp_path):
+    spec = dataclasses.replace(spec_for((2.0, 2.0, 2.0)), level_naming="count-from-sacrum", classes_by_level=False,
+                               class_values=(0, 1, 100, 201))
+    spec.write(tmp_path)
+    assert InferenceSpec.read(tmp_path) == spec
+    old = spec_for((2.0, 2.0, 2.0)).to_dict()
+    del old["level_naming"], old["classes_by_level"]
+    restored = InferenceSpec.from_dict(old)
+    assert restored.level_naming == "network" and restored.classes_by_level
+
+
+def test_spec_refuses_classes_by_group_without_counting():
+    with pytest.raises(RunError, match="classes by group carry no level"):
+        dataclasses.replace(spec_for((2.0, 2.0, 2.0)), classes_by_level=False, class_values=(0, 1, 100, 201))
+
+
+def test_prediction_by_group_is_named_by_counting(spine):
+    # An oracle that outlines perfectly but knows no levels: counting names every level.
+    groups = ClassMap.from_groups(partial_vertebrae=False)
+    _, mask = spine.volume(levels=3, seed=1)
+    image = spine.stored(groups.encode(mask).astype(np.float32), "PIR")
+    native = Geometry.of(sitk.DICOMOrient(image, "PIR")).spacing_zyx_mm
+    spec = dataclasses.replace(spec_for(native), class_values=groups.values, classes_by_level=False,
+                               level_naming="count-from-sacrum")
+    prediction = predict_image(image, OracleModel(groups.n_classes), spec).labels
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(prediction), sitk.GetArrayFromImage(spine.stored(mask, "PIR")))
 
 
 def test_inference_modules_need_no_torch():

@@ -1,0 +1,105 @@
+"""Level naming by counting from the sacrum: the network's outlines kept, its level names replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from baselines.levels import count_from_sacrum, superior_direction
+from baselines.preprocess import Preprocessing, canonical_grid, prepare_mask
+from challenge import labels
+from challenge.geometry import Geometry
+from challenge.synth import make_series
+
+SMOKE_GRID = Preprocessing(orientation="PIR", spacing_mm=(4.0, 2.0, 2.0), intensity_percentiles=(0.5, 99.5))
+
+
+def on_canonical_grid(mask: sitk.Image) -> tuple[np.ndarray, Geometry]:
+    grid = canonical_grid(Geometry.of(mask), SMOKE_GRID)
+    return prepare_mask(mask, grid), grid
+
+
+def misnamed(truth: np.ndarray, seed: int) -> np.ndarray:
+    """Every vertebra and disc renamed to a random level: what a network that outlines well but
+    cannot count predicts."""
+    rng = np.random.default_rng(seed)
+    names = truth.copy()
+    for value in np.unique(truth):
+        group = labels.group_of(int(value)) if value else None
+        if group in (labels.Group.VERTEBRAE, labels.Group.DISCS):
+            level = int(rng.integers(1, 20))
+            names[truth == value] = labels.disc_value(level) if group is labels.Group.DISCS else level
+    return names
+
+
+@pytest.mark.parametrize("sequence", ["t1", "t2", "t2_SPACE"])
+@pytest.mark.parametrize("seed", [3, 8])
+def test_synthetic_spines_get_their_levels_back(sequence, seed):
+    series = make_series(sequence=sequence, seed=seed, voxel_scale=2.0)
+    truth, grid = on_canonical_grid(series.mask)
+    named = count_from_sacrum(misnamed(truth, seed), grid)
+
+    for level in series.disc_levels:
+        disc = truth == labels.disc_value(level)
+        assert np.all(named[disc] == labels.disc_value(level)), f"disc level {level}"
+    foreground = truth > 0
+    # Touching vertebrae are split at the discs' mid-planes: a few posterior-element voxels
+    # beyond a plane take the neighbouring level.
+    assert (named[foreground] == truth[foreground]).mean() > 0.95
+    sizes = {level: int((truth == level).sum()) for level in series.vertebra_levels}
+    for level, size in sizes.items():
+        # A sliver of the vertebra above the field of view, with no disc below it in view, cannot
+        # be counted: only vertebrae with a body in view are checked one by one.
+        if size >= 0.2 * np.median(list(sizes.values())):
+            assert (named[truth == level] == level).mean() > 0.9, f"vertebra level {level}"
+
+
+@pytest.mark.parametrize("orientation", ["LPS", "PIR"])
+def test_blocky_spine_in_either_storage_order(spine, orientation):
+    _, mask = spine.volume(levels=4, seed=1)
+    truth, grid = on_canonical_grid(spine.stored(mask, orientation))
+    assert superior_direction(grid) @ np.array([0.0, -1.0, 0.0]) > 0.99  # PIR: array axis 1 runs down
+    wrong = np.where((truth > 0) & (truth < 100), 9, np.where(truth > 200, labels.disc_value(15), truth))
+    assert np.array_equal(count_from_sacrum(wrong, grid), truth)
+
+
+def test_a_missed_disc_does_not_shift_the_levels_above_it(spine):
+    _, mask = spine.volume(levels=5, seed=2)
+    truth, grid = on_canonical_grid(spine.stored(mask, "PIR"))
+    predicted = truth.copy()
+    predicted[truth == labels.disc_value(2)] = labels.vertebra_value(2)  # disc 2 seen as bone
+    named = count_from_sacrum(predicted, grid)
+    for level in (3, 4, 5):
+        assert np.all(named[truth == level] == level)
+        assert np.all(named[truth == labels.disc_value(level)] == labels.disc_value(level))
+    assert np.all(named[truth == 1] == 1)
+
+
+def test_bone_below_the_lowest_disc_is_sacrum_and_is_not_labelled(spine):
+    _, mask = spine.volume(levels=3, seed=0)
+    truth, grid = on_canonical_grid(spine.stored(mask, "PIR"))
+    predicted = truth.copy()
+    lowest_disc_rows = np.nonzero((truth == labels.disc_value(1)).any(axis=(0, 2)))[0]
+    sacrum = (slice(3, 6), slice(lowest_disc_rows.max() + 2, lowest_disc_rows.max() + 5), slice(5, 10))
+    predicted[sacrum] = 4
+    named = count_from_sacrum(predicted, grid)
+    assert np.all(named[sacrum] == 0)
+    assert np.array_equal(named[truth > 0], truth[truth > 0])
+
+
+def test_partial_vertebrae_stay_partial_and_the_canal_is_untouched(spine):
+    _, mask = spine.volume(levels=3, seed=3)
+    truth, grid = on_canonical_grid(spine.stored(mask, "PIR"))
+    truth = np.where(truth == 3, labels.PARTIAL_VERTEBRA_OFFSET + 3, truth).astype(np.uint8)
+    predicted = np.where(truth == labels.PARTIAL_VERTEBRA_OFFSET + 3, labels.PARTIAL_VERTEBRA_OFFSET + 7, truth)
+    predicted = np.where(truth == 2, 5, predicted).astype(np.uint8)
+    named = count_from_sacrum(predicted, grid)
+    assert np.array_equal(named, truth)
+
+
+def test_without_discs_the_network_names_are_kept(spine):
+    _, mask = spine.volume(levels=3, seed=4)
+    truth, grid = on_canonical_grid(spine.stored(mask, "LPS"))
+    no_discs = np.where(truth > 200, 0, np.where((truth > 0) & (truth < 100), 6, truth)).astype(np.uint8)
+    assert np.array_equal(count_from_sacrum(no_discs, grid), no_discs)
