@@ -2,26 +2,34 @@
 
 A network that sees a window of a few vertebrae at a time outlines them well but cannot tell
 L3 from L4: every lumbar vertebra looks alike. SPIDER's series always show the sacrum, and the
-sacrum is never labelled, so the lowest disc is L5/S1 (201) and vertebra k sits on disc k.
-This step keeps the network's outlines and renames the levels:
+sacrum is never labelled, so the lowest disc with a vertebra on it is L5/S1 (201), and
+vertebra k sits on disc k. This step keeps the network's outlines and renames the levels:
 
-1. the disc voxels' connected components, bottom first, are discs 1, 2, 3 ... (a gap of about
-   two disc spacings or more counts the discs it skips, so one missed disc does not shift every
-   level above it);
-2. each disc's mid-plane (its centroid and its thinnest direction) splits the spine: a vertebra
-   voxel above the mid-planes of discs 1..k belongs to vertebra k; below disc 1 is the sacrum,
-   which is not segmented;
-3. each vertebra component takes the level most of its voxels have, unless it clearly spans
-   several levels (touching vertebrae), then its voxels keep their own;
-4. a small disc component is a disc of its own when it lies far from the others (cut by the
-   edge of the field of view), else a fragment that takes the level of the nearest disc.
+1. only the spine is kept: the largest connected piece of vertebrae, discs and canal (and any
+   piece nearly as large); blobs elsewhere in the body are removed;
+2. disc voxels are grouped into discs by height: pieces of one disc lie within a few
+   millimetres of each other, two discs a vertebral body apart. Groups much smaller than the
+   largest are noise and are removed, and so is a disc squeezed between two others at well
+   under the usual spacing (a bright patch inside a vertebral body);
+3. discs with no vertebra on them at the bottom are sacral remnants (S1/S2 often looks like a
+   disc) and are removed; the lowest remaining disc is L5/S1, and the others count up from it
+   (a gap of about two disc spacings or more counts the discs it skips, so one missed disc does
+   not shift every level above it);
+4. each disc's mid-plane (its centroid and, when the disc is clearly flat, its thinnest
+   direction) splits the spine: a vertebra voxel above the mid-planes of discs 1..k belongs to
+   vertebra k; below disc 1 is the sacrum, which is not segmented, so vertebra voxels there
+   are removed;
+5. each vertebra component takes the level most of its voxels have, unless it clearly spans
+   several levels (touching vertebrae), then its voxels keep their own.
 
-Partial vertebrae (101-125) stay partial. The canal is untouched. Without any disc the
-network's names are kept: there is nothing to count from.
+Partial vertebrae (101-125) stay partial. Without any disc the network's names are kept:
+there is nothing to count from.
 This module needs only numpy and SimpleITK: it runs inside the reference container.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -30,10 +38,27 @@ from challenge import labels
 from challenge.geometry import Geometry
 
 LEVEL_NAMING = ("network", "count-from-sacrum")
-MIN_DISC_FRACTION = 0.15  # of the largest disc component: smaller ones may be fragments
-MIN_EDGE_DISC_FRACTION = 0.03  # ... but one at least this large, far from the others, is a disc
+MIN_SPINE_FRACTION = 0.1  # of the largest piece of spine: smaller pieces are not spine
+SAME_DISC_MM = 10.0  # disc pieces closer in height are one disc; adult discs are >= 20 mm apart
+MIN_DISC_FRACTION = 0.15  # of the largest disc: smaller groups of disc voxels are noise
+MIN_VERTEBRA_ON_DISC = 0.25  # of the median vertebra volume per disc: less means a sacral disc
+SOLID_DISC_SHARE = 0.5  # of the median disc volume: the discs that set the usual spacing
+SAME_DISC_GAP = 0.35  # a disc this close (in usual spacings) to a larger one is a piece of it
+MIN_GAP_SHARE = 0.65  # ... and one closer than this, but not that close, is an extra
+FLAT_DISC_RATIO = 0.5  # a disc is flat when its thickness is under this share of its depth
+MAX_DISC_TILT_COS = 0.7  # mid-plane normals tilted more than about 45 degrees are not trusted
 SKIPPED_DISC_GAP = 1.6  # a gap this many median disc spacings (or more) hides missed discs
 MERGED_SHARE = 0.75  # a vertebra component whose main level holds less is split per voxel
+
+
+@dataclass(frozen=True)
+class Disc:
+    """Disc voxels grouped as one disc: their indices, centroid and mid-plane normal (mm)."""
+
+    voxels: np.ndarray  # (n, 3) array indices
+    centroid: np.ndarray
+    normal: np.ndarray
+    height: float
 
 
 def superior_direction(grid: Geometry) -> np.ndarray:
@@ -46,49 +71,58 @@ def superior_direction(grid: Geometry) -> np.ndarray:
 def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     """SPIDER values on `grid` with the levels renamed by counting discs from the sacrum up."""
     values_zyx = np.asarray(values_zyx)
-    scored = _group_masks(values_zyx)
-    disc_mask, vertebra_mask, partial_mask = scored
-    if not disc_mask.any():
+    masks = _group_masks(values_zyx)
+    if not masks[0].any():
         return values_zyx.copy()
+    masks &= _spine(masks[3])[None]
+    disc_mask, vertebra_mask, partial_mask, _ = masks
+    if not disc_mask.any():
+        return np.where(_group_masks(values_zyx)[3] & ~masks[3], 0, values_zyx).astype(values_zyx.dtype)
     spacing_zyx = np.asarray(grid.spacing_mm[::-1], dtype=float)
     superior = superior_direction(grid)
 
-    disc_components, disc_sizes = _components(disc_mask)
-    components = range(1, len(disc_sizes))
-    planes = {k: _mid_plane(np.argwhere(disc_components == k) * spacing_zyx, superior) for k in components}
-    height = {k: float(planes[k][0] @ superior) for k in components}
-    counted = _counted_discs(disc_sizes, height)
-    counted.sort(key=height.get)
-    counted_heights = np.array([height[k] for k in counted])
-    disc_levels = _levels_with_gaps(counted_heights)
-
-    result = np.where(scored.any(axis=0), 0, values_zyx).astype(values_zyx.dtype)
-    for component in components:
-        nearest = int(np.argmin(np.abs(counted_heights - height[component])))
-        result[disc_components == component] = labels.DISC_OFFSET + disc_levels[nearest]
-
+    discs = _discs(disc_mask, spacing_zyx, superior)
     vertebra_components, vertebra_sizes = _components(vertebra_mask)
-    for component in range(1, len(vertebra_sizes)):
-        voxels = np.argwhere(vertebra_components == component)
-        voxel_levels = _levels_above(voxels * spacing_zyx, [planes[k] for k in counted], disc_levels)
+    vertebra_voxels = [np.argwhere(vertebra_components == k) for k in range(1, len(vertebra_sizes))]
+    discs = _without_sacral_discs(discs, vertebra_voxels, spacing_zyx)
+    disc_levels = _levels_with_gaps(np.array([disc.height for disc in discs]))
+
+    spine_like = _group_masks(values_zyx)[3]
+    result = np.where(spine_like & ~(masks[3] & (values_zyx == labels.SPINAL_CANAL)), 0, values_zyx)
+    result = result.astype(values_zyx.dtype)
+    for disc, level in zip(discs, disc_levels):
+        result[tuple(disc.voxels.T)] = labels.disc_value(min(level, labels.MAX_LEVEL))
+    for voxels in vertebra_voxels:
+        voxel_levels = _levels_above(voxels * spacing_zyx, discs, disc_levels)
         levels_here = _component_levels(voxel_levels)
         partial_here = partial_mask[tuple(voxels.T)]
         for level in np.unique(levels_here[levels_here > 0]):
-            piece = voxels[levels_here == level]
-            partial = partial_here[levels_here == level].mean() > 0.5
-            offset = labels.PARTIAL_VERTEBRA_OFFSET if partial else 0
-            result[tuple(piece.T)] = min(int(level), labels.MAX_LEVEL) + offset
+            piece = levels_here == level
+            offset = labels.PARTIAL_VERTEBRA_OFFSET if partial_here[piece].mean() > 0.5 else 0
+            result[tuple(voxels[piece].T)] = min(int(level), labels.MAX_LEVEL) + offset
     return result
 
 
 def _group_masks(values: np.ndarray) -> np.ndarray:
-    """Boolean masks (disc, any vertebra, partial vertebra) stacked on a first axis."""
-    lut = np.zeros((3, 256), dtype=bool)
+    """Boolean masks (disc, any vertebra, partial vertebra, any structure) stacked on a first axis."""
+    lut = np.zeros((4, 256), dtype=bool)
     for value, structure in labels.LABEL_MAP.items():
         lut[0, value] = structure.group is labels.Group.DISCS
         lut[1, value] = structure.group in (labels.Group.VERTEBRAE, labels.Group.PARTIAL_VERTEBRAE)
         lut[2, value] = structure.group is labels.Group.PARTIAL_VERTEBRAE
+        lut[3, value] = True
     return lut[:, values.astype(np.intp)]
+
+
+def _spine(structures: np.ndarray) -> np.ndarray:
+    """The largest connected piece of labelled voxels, and any piece nearly as large (step 1)."""
+    image = sitk.GetImageFromArray(structures.astype(np.uint8))
+    components = sitk.GetArrayFromImage(sitk.ConnectedComponent(image, True))
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    keep = sizes >= MIN_SPINE_FRACTION * sizes.max()
+    keep[0] = False
+    return keep[components]
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,39 +134,87 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return components, sizes
 
 
-def _mid_plane(points_mm: np.ndarray, superior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A disc's centroid and unit normal (its thinnest direction, turned to point superior)."""
+def _discs(disc_mask: np.ndarray, spacing_zyx: np.ndarray, superior: np.ndarray) -> list[Disc]:
+    """The discs among the disc voxels, bottom first (step 1 of the module's docstring)."""
+    components, sizes = _components(disc_mask)
+    pieces = [np.argwhere(components == k) for k in range(1, len(sizes))]
+    heights = [float((piece * spacing_zyx).mean(axis=0) @ superior) for piece in pieces]
+    groups: list[list[int]] = []
+    for index in np.argsort(heights):
+        if groups:
+            group = groups[-1]
+            weights = [len(pieces[i]) for i in group]
+            if abs(heights[index] - np.average([heights[i] for i in group], weights=weights)) < SAME_DISC_MM:
+                group.append(int(index))
+                continue
+        groups.append([int(index)])
+    volumes = [sum(len(pieces[i]) for i in group) for group in groups]
+    kept = [np.concatenate([pieces[i] for i in group]) for group, volume in zip(groups, volumes)
+            if volume >= MIN_DISC_FRACTION * max(volumes)]
+    return _without_extra_discs([_disc(voxels, spacing_zyx, superior) for voxels in kept], spacing_zyx, superior)
+
+
+def _disc(voxels: np.ndarray, spacing_zyx: np.ndarray, superior: np.ndarray) -> Disc:
+    points_mm = voxels * spacing_zyx
     centroid = points_mm.mean(axis=0)
-    normal = superior
-    if len(points_mm) >= 4:
-        _, vectors = np.linalg.eigh(np.cov((points_mm - centroid).T))
-        candidate = vectors[:, 0]
-        # A blob too round to have a thin direction, or a 'normal' lying in the spine's axis
-        # plane, says nothing: keep the straight superior direction then.
-        if abs(candidate @ superior) >= 0.5:
-            normal = candidate
-    return centroid, normal if normal @ superior > 0 else -normal
+    return Disc(voxels=voxels, centroid=centroid, normal=_mid_plane_normal(points_mm, superior),
+                height=float(centroid @ superior))
 
 
-def _counted_discs(sizes: np.ndarray, height: dict[int, float]) -> list[int]:
-    """The components that are discs of their own; the others are fragments of a counted disc.
+def _without_extra_discs(discs: list[Disc], spacing_zyx: np.ndarray, superior: np.ndarray) -> list[Disc]:
+    """The discs that keep the usual spacing; pieces of a disc merged into it, extras removed.
 
-    A large component is a disc. A small one is a disc too when it lies far from every large
-    one (a disc cut by the edge of the field of view), else it is a piece of its neighbour.
+    The usual spacing is the median gap between the solid discs (at least half the median disc
+    volume: noise and the pieces of a split disc are small). Discs are then taken largest first; one closer than
+    `MIN_GAP_SHARE` spacings to a disc already taken is a piece of that disc when very close,
+    else an extra (a bright patch inside a vertebral body).
     """
-    largest = sizes.max()
-    large = [k for k in height if sizes[k] >= MIN_DISC_FRACTION * largest]
-    large_heights = np.array(sorted(height[k] for k in large))
-    spacing = float(np.median(np.diff(large_heights))) if len(large) >= 2 else 0.0
-    edge = [
-        k
-        for k in height
-        if k not in large
-        and sizes[k] >= MIN_EDGE_DISC_FRACTION * largest
-        and spacing > 0
-        and np.min(np.abs(large_heights - height[k])) > 0.5 * spacing
-    ]
-    return large + edge
+    if len(discs) < 3:
+        return discs
+    volumes = np.array([len(disc.voxels) for disc in discs])
+    solid = [disc for disc, volume in zip(discs, volumes) if volume >= SOLID_DISC_SHARE * np.median(volumes)]
+    if len(solid) < 2:
+        return discs
+    spacing = float(np.median(np.diff(sorted(disc.height for disc in solid))))
+    taken: list[list[np.ndarray]] = []
+    heights: list[float] = []
+    for disc in sorted(discs, key=lambda disc: len(disc.voxels), reverse=True):
+        distances = np.abs(np.array(heights) - disc.height)
+        if not heights or distances.min() >= MIN_GAP_SHARE * spacing:
+            taken.append([disc.voxels])
+            heights.append(disc.height)
+        elif distances.min() < SAME_DISC_GAP * spacing:
+            taken[int(np.argmin(distances))].append(disc.voxels)
+    merged = [_disc(np.concatenate(parts), spacing_zyx, superior) for parts in taken]
+    return sorted(merged, key=lambda disc: disc.height)
+
+
+def _mid_plane_normal(points_mm: np.ndarray, superior: np.ndarray) -> np.ndarray:
+    """A disc's mid-plane normal: its thinnest direction, turned to point superior.
+
+    A blob that is not clearly flat, or whose thin direction is tilted far from the spine's
+    axis, says nothing about the plane: the straight superior direction is used then.
+    """
+    if len(points_mm) < 4:
+        return superior
+    values, vectors = np.linalg.eigh(np.cov((points_mm - points_mm.mean(axis=0)).T))
+    thickness, depth = np.sqrt(np.maximum(values[:2], 0.0))
+    normal = vectors[:, 0]
+    if thickness >= FLAT_DISC_RATIO * depth or abs(normal @ superior) < MAX_DISC_TILT_COS:
+        return superior
+    return normal if normal @ superior > 0 else -normal
+
+
+def _without_sacral_discs(discs: list[Disc], vertebra_voxels: list[np.ndarray], spacing_zyx: np.ndarray) -> list[Disc]:
+    """The discs from the lowest one with a vertebra on it upwards (step 2)."""
+    if len(discs) < 2 or not vertebra_voxels:
+        return discs
+    points_mm = np.concatenate(vertebra_voxels) * spacing_zyx
+    between = _levels_above(points_mm, discs, list(range(1, len(discs) + 1)))
+    on_disc = np.bincount(between, minlength=len(discs) + 1)[1:]  # vertebra voxels resting on each disc
+    typical = float(np.median(on_disc))
+    first = next((k for k, volume in enumerate(on_disc) if volume >= MIN_VERTEBRA_ON_DISC * typical), 0)
+    return discs[first:]
 
 
 def _levels_with_gaps(heights: np.ndarray) -> list[int]:
@@ -148,17 +230,17 @@ def _levels_with_gaps(heights: np.ndarray) -> list[int]:
     return levels
 
 
-def _levels_above(points_mm: np.ndarray, planes: list[tuple[np.ndarray, np.ndarray]], disc_levels: list[int]) -> np.ndarray:
+def _levels_above(points_mm: np.ndarray, discs: list[Disc], disc_levels: list[int]) -> np.ndarray:
     """For each point, the level of the highest disc whose mid-plane it lies above (0: none)."""
     levels = np.zeros(len(points_mm), dtype=np.int64)
-    for (centroid, normal), level in zip(planes, disc_levels):
-        above = (points_mm - centroid) @ normal > 0
+    for disc, level in zip(discs, disc_levels):
+        above = (points_mm - disc.centroid) @ disc.normal > 0
         levels = np.where(above, np.maximum(levels, level), levels)
     return levels
 
 
 def _component_levels(voxel_levels: np.ndarray) -> np.ndarray:
-    """One level for the whole component, or each voxel's own when it spans two levels."""
+    """One level for the whole component, or each voxel's own when it spans several levels."""
     counts = np.bincount(voxel_levels)
     main = int(np.argmax(counts))
     if counts[main] < MERGED_SHARE * len(voxel_levels):
