@@ -3,9 +3,12 @@
 Two kinds of class map:
 - by level: class k is one SPIDER value (vertebra L4, disc L5/S1, the canal ...), so decoding
   a prediction gives the level-specific mask values back (exact both ways);
-- by group: one class per structure group (vertebrae, discs, canal, partial vertebrae), the
-  level left to `baselines.levels` to count; such a class decodes to its group's level-1 value
-  (vertebra 1, disc 201, partial vertebra 101), a placeholder that counting renames.
+- by group: a class stands for its value and the levels above it, up to the group's next
+  class; a group's lowest class is its level-1 value. The default (`from_groups`) has one class
+  for vertebrae (1), the canal (100), partial vertebrae (101) and the discs above L5/S1 (202),
+  and one for L5/S1 (201): the disc just above the sacrum anchors `baselines.levels`, which
+  counts the other levels. Decoding gives each class's own value, a placeholder that counting
+  renames.
 This module needs only numpy: it runs inside the reference container.
 """
 
@@ -53,22 +56,26 @@ class ClassMap:
                 f"class values must be SPIDER labels (1-25, 100, 101-125, 201-225), found {unknown}"
             )
         if not self.by_level:
-            placeholders = [v for v in values[1:] if v != _GROUP_VALUE[labels.group_of(v)]]
-            if placeholders:
+            lowest: dict[labels.Group, int] = {}
+            for value in values[1:]:
+                group = labels.group_of(value)
+                lowest[group] = min(lowest.get(group, value), value)
+            uncovered = sorted(v for g, v in lowest.items() if v != _GROUP_VALUE[g])
+            if uncovered:
                 raise BaselineConfigError(
-                    f"a class map by group holds one value per group, its level-1 value "
-                    f"{sorted(_GROUP_VALUE.values())}; found {placeholders}"
+                    f"in a class map by group each group's lowest class must be its level-1 value "
+                    f"{sorted(_GROUP_VALUE.values())}, so that every level has a class; found {uncovered}"
                 )
         object.__setattr__(self, "values", values)
 
     @classmethod
     def from_groups(cls, *, partial_vertebrae: bool) -> "ClassMap":
-        """One class per group: background, vertebrae, the canal, (partial vertebrae,) discs."""
-        groups = [labels.Group.VERTEBRAE, labels.Group.SPINAL_CANAL]
+        """Background, vertebrae, the canal, (partial vertebrae,) disc L5/S1, the discs above it."""
+        values = [labels.BACKGROUND, _GROUP_VALUE[labels.Group.VERTEBRAE], labels.SPINAL_CANAL]
         if partial_vertebrae:
-            groups.append(labels.Group.PARTIAL_VERTEBRAE)
-        groups.append(labels.Group.DISCS)
-        return cls((labels.BACKGROUND, *(_GROUP_VALUE[g] for g in groups)), by_level=False)
+            values.append(_GROUP_VALUE[labels.Group.PARTIAL_VERTEBRAE])
+        values += [labels.disc_value(1), labels.disc_value(2)]
+        return cls(tuple(values), by_level=False)
 
     @classmethod
     def from_levels(cls, *, max_level: int, partial_vertebrae: bool) -> "ClassMap":
@@ -96,7 +103,7 @@ class ClassMap:
     @property
     def names(self) -> tuple[str, ...]:
         if not self.by_level:
-            return ("background",) + tuple(labels.group_of(v).value for v in self.values[1:])
+            return ("background",) + tuple(self._group_class_name(v) for v in self.values[1:])
         return ("background",) + tuple(labels.structure(v).name for v in self.values[1:])
 
     def group(self, class_index: int) -> labels.Group | None:
@@ -140,6 +147,18 @@ class ClassMap:
             )
         return self._decode_table[classes.astype(np.intp, copy=False)]
 
+    def _group_class_name(self, value: int) -> str:
+        group = labels.group_of(value)
+        starts = sorted(v for v in self.values[1:] if labels.group_of(v) is group)
+        if len(starts) == 1:
+            return group.value
+        following = [v for v in starts if v > value]
+        if not following:
+            return f"{group.value} from {labels.structure(value).name}"
+        if following[0] == value + 1:
+            return f"{group.value} {labels.structure(value).name}"
+        return f"{group.value} {labels.structure(value).name} to {labels.structure(following[0] - 1).name}"
+
     @property
     def _value_set(self) -> frozenset[int]:
         if self.by_level:
@@ -155,7 +174,9 @@ class ClassMap:
             return table
         table[labels.BACKGROUND] = 0
         for value in self._value_set - {labels.BACKGROUND}:
-            table[value] = self.values.index(_GROUP_VALUE[labels.group_of(value)])
+            group = labels.group_of(value)
+            start = max(v for v in self.values[1:] if labels.group_of(v) is group and v <= value)
+            table[value] = self.values.index(start)
         return table
 
     @property

@@ -11,10 +11,12 @@ vertebra k sits on disc k. This step keeps the network's outlines and renames th
    millimetres of each other, two discs a vertebral body apart. Groups much smaller than the
    largest are noise and are removed, and so is a disc squeezed between two others at well
    under the usual spacing (a bright patch inside a vertebral body);
-3. discs with no vertebra on them at the bottom are sacral remnants (S1/S2 often looks like a
-   disc) and are removed; the lowest remaining disc is L5/S1, and the others count up from it
-   (a gap of about two disc spacings or more counts the discs it skips, so one missed disc does
-   not shift every level above it);
+3. L5/S1 is the disc the network calls L5/S1 (201) for a good share of its voxels; a network
+   that names no level (classes by group) is trained to mark just that disc, since the sacrum
+   below it is what tells it apart. Without such a vote, discs with no vertebra on them at the
+   bottom are taken for sacral remnants (S1/S2 often looks like a disc). Discs below L5/S1 are
+   removed, and the others count up from it (a gap of about two disc spacings or more counts
+   the discs it skips, so one missed disc does not shift every level above it);
 4. each disc's mid-plane (its centroid and, when the disc is clearly flat, its thinnest
    direction) splits the spine: a vertebra voxel above the mid-planes of discs 1..k belongs to
    vertebra k; below disc 1 is the sacrum, which is not segmented, so vertebra voxels there
@@ -41,6 +43,7 @@ LEVEL_NAMING = ("network", "count-from-sacrum")
 MIN_SPINE_FRACTION = 0.1  # of the largest piece of spine: smaller pieces are not spine
 SAME_DISC_MM = 10.0  # disc pieces closer in height are one disc; adult discs are >= 20 mm apart
 MIN_DISC_FRACTION = 0.15  # of the largest disc: smaller groups of disc voxels are noise
+MIN_ANCHOR_VOTE = 0.3  # share of a disc's voxels the network calls L5/S1 that makes it L5/S1
 MIN_VERTEBRA_ON_DISC = 0.25  # of the median vertebra volume per disc: less means a sacral disc
 SOLID_DISC_SHARE = 0.5  # of the median disc volume: the discs that set the usual spacing
 SAME_DISC_GAP = 0.35  # a disc this close (in usual spacings) to a larger one is a piece of it
@@ -84,7 +87,7 @@ def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     discs = _discs(disc_mask, spacing_zyx, superior)
     vertebra_components, vertebra_sizes = _components(vertebra_mask)
     vertebra_voxels = [np.argwhere(vertebra_components == k) for k in range(1, len(vertebra_sizes))]
-    discs = _without_sacral_discs(discs, vertebra_voxels, spacing_zyx)
+    discs = _from_lowest_lumbar_disc(discs, values_zyx, vertebra_voxels, spacing_zyx)
     disc_levels = _levels_with_gaps(np.array([disc.height for disc in discs]))
 
     spine_like = _group_masks(values_zyx)[3]
@@ -205,9 +208,17 @@ def _mid_plane_normal(points_mm: np.ndarray, superior: np.ndarray) -> np.ndarray
     return normal if normal @ superior > 0 else -normal
 
 
-def _without_sacral_discs(discs: list[Disc], vertebra_voxels: list[np.ndarray], spacing_zyx: np.ndarray) -> list[Disc]:
-    """The discs from the lowest one with a vertebra on it upwards (step 2)."""
-    if len(discs) < 2 or not vertebra_voxels:
+def _from_lowest_lumbar_disc(
+    discs: list[Disc], values: np.ndarray, vertebra_voxels: list[np.ndarray], spacing_zyx: np.ndarray
+) -> list[Disc]:
+    """The discs from L5/S1 upwards (step 3): the one the network calls L5/S1, or else the
+    lowest one with a vertebra on it."""
+    if len(discs) < 2:
+        return discs
+    votes = [float(np.mean(values[tuple(disc.voxels.T)] == labels.disc_value(1))) for disc in discs]
+    if max(votes) >= MIN_ANCHOR_VOTE:
+        return discs[int(np.argmax(votes)):]
+    if not vertebra_voxels:
         return discs
     points_mm = np.concatenate(vertebra_voxels) * spacing_zyx
     between = _levels_above(points_mm, discs, list(range(1, len(discs) + 1)))

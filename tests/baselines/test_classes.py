@@ -81,22 +81,30 @@ def test_invalid_max_level(max_level):
         ClassMap.from_levels(max_level=max_level, partial_vertebrae=False)
 
 
-def test_map_by_group_folds_every_level_into_its_group_and_decodes_to_level_one():
+def test_map_by_group_folds_levels_into_classes_and_keeps_l5_s1_apart():
     class_map = ClassMap.from_groups(partial_vertebrae=True)
-    assert class_map.values == (0, 1, 100, 101, 201) and not class_map.by_level
-    assert class_map.names == ("background", "vertebrae", "spinal_canal", "partial_vertebrae", "discs")
-    mask = np.array([0, 1, 7, 25, 100, 103, 125, 201, 209, 225], dtype=np.uint8)
-    assert class_map.encode(mask).tolist() == [0, 1, 1, 1, 2, 3, 3, 4, 4, 4]
-    assert class_map.decode(class_map.encode(mask)).tolist() == [0, 1, 1, 1, 100, 101, 101, 201, 201, 201]
+    assert class_map.values == (0, 1, 100, 101, 201, 202) and not class_map.by_level
+    assert class_map.names == (
+        "background", "vertebrae", "spinal_canal", "partial_vertebrae", "discs L5/S1", "discs from L4/L5"
+    )
+    mask = np.array([0, 1, 7, 25, 100, 103, 125, 201, 202, 209, 225], dtype=np.uint8)
+    assert class_map.encode(mask).tolist() == [0, 1, 1, 1, 2, 3, 3, 4, 5, 5, 5]
+    assert class_map.decode(class_map.encode(mask)).tolist() == [0, 1, 1, 1, 100, 101, 101, 201, 202, 202, 202]
+
+
+def test_map_by_group_classes_cover_the_levels_up_to_the_next_class():
+    class_map = ClassMap((0, 1, 3, 201), by_level=False)
+    assert class_map.encode(np.array([1, 2, 3, 9, 205], dtype=np.uint8)).tolist() == [1, 1, 2, 2, 3]
+    assert class_map.names == ("background", "vertebrae L5 to L4", "vertebrae from L3", "discs")
 
 
 def test_map_by_group_without_partial_vertebrae_names_them_as_unmapped():
     class_map = ClassMap.from_groups(partial_vertebrae=False)
-    assert class_map.values == (0, 1, 100, 201)
+    assert class_map.values == (0, 1, 100, 201, 202)
     with pytest.raises(UnknownLabelError, match=r"without a training class: \[104\]"):
         class_map.encode(np.array([0, 3, 104], dtype=np.uint8))
 
 
-def test_map_by_group_holds_level_one_values_only():
-    with pytest.raises(BaselineConfigError, match=r"one value per group, its level-1 value.*found \[2\]"):
+def test_map_by_group_must_cover_every_level():
+    with pytest.raises(BaselineConfigError, match=r"lowest class must be its level-1 value.*found \[2\]"):
         ClassMap((0, 2, 100), by_level=False)

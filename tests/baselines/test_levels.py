@@ -27,7 +27,7 @@ def column(levels: int, orientation: str, *, sacrum: bool = True) -> sitk.Image:
         mask[8:32, disc_top:top, 10:50] = labels.disc_value(level)
         mask[6:34, disc_top - 24 : disc_top, 8:52] = labels.vertebra_value(level)
         top = disc_top - 24
-    mask[14:26, top : height - 10, 55:65] = labels.SPINAL_CANAL
+    mask[14:26, top : height - 10, 52:62] = labels.SPINAL_CANAL  # touching the bodies, as the pedicles do
     if orientation == "PIR":
         array = mask
         direction = (0.0, 0.0, -1.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
@@ -46,14 +46,14 @@ def on_canonical_grid(mask: sitk.Image) -> tuple[np.ndarray, Geometry]:
 
 
 def misnamed(truth: np.ndarray, seed: int) -> np.ndarray:
-    """Every vertebra and disc renamed to a random level: what a network that outlines well but
-    cannot count predicts."""
+    """Every vertebra and disc renamed to a random level other than 1: what a network that
+    outlines well but cannot count predicts (no disc is called L5/S1, so nothing anchors)."""
     rng = np.random.default_rng(seed)
     names = truth.copy()
     for value in np.unique(truth):
         group = labels.group_of(int(value)) if value else None
         if group in (labels.Group.VERTEBRAE, labels.Group.DISCS):
-            level = int(rng.integers(1, 20))
+            level = int(rng.integers(2, 20))
             names[truth == value] = labels.disc_value(level) if group is labels.Group.DISCS else level
     return names
 
@@ -123,3 +123,20 @@ def test_without_discs_the_network_names_are_kept():
     truth, grid = on_canonical_grid(column(3, "LPS"))
     no_discs = np.where(truth > 200, 0, np.where((truth > 0) & (truth < 100), 6, truth)).astype(np.uint8)
     assert np.array_equal(count_from_sacrum(no_discs, grid), no_discs)
+
+
+def test_the_disc_the_network_calls_l5_s1_anchors_the_count():
+    # The sacrum looks like a vertebra to the network, with a 'disc' (S1/S2) below it: without
+    # the anchor the count would start one level too low.
+    truth, grid = on_canonical_grid(column(4, "PIR"))
+    predicted = np.where(truth == labels.disc_value(1), labels.disc_value(1), np.where(truth > 200, 202, truth))
+    predicted = np.where((truth > 0) & (truth < 100), 1, predicted).astype(np.uint8)
+    lowest_disc_rows = np.nonzero((truth == labels.disc_value(1)).any(axis=(0, 2)))[0]
+    below = lowest_disc_rows.max()
+    sacral_body = (slice(1, 9), slice(below + 1, below + 13), slice(4, 26))
+    sacral_disc = (slice(2, 8), slice(below + 13, below + 17), slice(5, 25))
+    predicted[sacral_body] = 1
+    predicted[sacral_disc] = 202
+    named = count_from_sacrum(predicted, grid)
+    assert np.array_equal(named[truth > 0], truth[truth > 0])
+    assert np.all(named[sacral_body] == 0) and np.all(named[sacral_disc] == 0)
