@@ -1,0 +1,78 @@
+"""The demo's ranking: the reference first, each flawed variant below it for its flaw's reason.
+
+`make demo` trains the reference for minutes, so CI cannot run it whole. This test runs the
+part that decides the order: the demo's flaws (the very functions its images run) applied to a
+reference that outlines imperfectly but names levels right, scored by the scoring rules and
+ranked by the final phase's ranking config.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from challenge.ranking import load_rankings
+from challenge.synth import make_series
+from evaluation.score import score_case
+from leaderboard.demo import ENTRIES
+from leaderboard.demo.flaw import refuses, spoil
+from leaderboard.inputs import JobRecord, ResultRow, SubmissionResults
+from leaderboard.ranking import rank, score_table
+from tests.leaderboard.conftest import T0
+
+SERIES = (("t1", 3), ("t2", 3), ("t2_SPACE", 3), ("t1", 8), ("t2", 8))
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    """(case, reference mask, reference algorithm's prediction, spacing zyx) per series."""
+    cases = []
+    for sequence, seed in SERIES:
+        series = make_series(sequence=sequence, seed=seed, voxel_scale=2.0)
+        truth = sitk.GetArrayFromImage(series.mask)
+        # Imperfect outlines (everything one voxel off along the long axis), levels named right.
+        prediction = np.roll(truth, 1, axis=int(np.argmax(truth.shape)))
+        spacing = tuple(reversed(series.mask.GetSpacing()))
+        cases.append((f"{seed}_{sequence}", truth, prediction, spacing, series.mask.GetSpacing()))
+    return cases
+
+
+def submission(entry, test_set) -> SubmissionResults:
+    rows, jobs = [], []
+    for case, truth, prediction, spacing_zyx, spacing_xyz in test_set:
+        crashed = entry.flaw is not None and refuses(entry.flaw, spacing_xyz)
+        output = None if crashed else (spoil(prediction, entry.flaw) if entry.flaw else prediction)
+        jobs.append(JobRecord(case, "failed" if crashed else "succeeded",
+                              "container exited with code 1" if crashed else None))
+        for row in score_case(truth, output, spacing_zyx, case=case):
+            level = None if row.level == "all" else row.level
+            value = None if row.value is None or np.isnan(row.value) else float(row.value)
+            rows.append(ResultRow(case, row.structure, level, row.metric, value, str(row.status)))
+    return SubmissionResults(id=entry.tag, team=entry.team, algorithm=entry.algorithm, image_digest="sha256:0",
+                             created_at=T0, status="completed", rows=tuple(rows), jobs=tuple(jobs))
+
+
+def test_reference_ranks_first_and_each_flaw_costs_what_it_should(test_set):
+    config = load_rankings()["final"]
+    submissions = [submission(entry, test_set) for entry in ENTRIES]
+    table = score_table(submissions, config.columns)
+    ranking = rank(table, config)
+    reference, *flawed = (entry.tag for entry in ENTRIES)
+    assert ranking.rank_of(reference) == 1
+    assert all(ranking.rank_of(tag) > 1 for tag in flawed), dict(zip(ranking.submission_ids, ranking.ranks))
+
+    def mean(tag, metric, structure):
+        column = [i for i, c in enumerate(config.columns) if (c.metric, c.structure) == (metric, structure)][0]
+        return float(np.nanmean(table.values[column, table.submission_ids.index(tag)]))
+
+    by_flaw = {entry.flaw: entry.tag for entry in ENTRIES}
+    assert mean(by_flaw["drop-discs"], "dice", "discs") == 0.0
+    assert mean(by_flaw["drop-discs"], "dice", "vertebrae") == mean(reference, "dice", "vertebrae")
+    # Overlap is matched by position: shifted names keep every overlap score, lose identification.
+    assert mean(by_flaw["shift-levels"], "dice", "vertebrae") == mean(reference, "dice", "vertebrae")
+    assert mean(reference, "identification_rate", "vertebrae") == 1.0
+    assert mean(by_flaw["shift-levels"], "identification_rate", "vertebrae") == 0.0
+    fragile = next(s for s in submissions if s.id == by_flaw["crash-space"])
+    assert [job.case for job in fragile.jobs if job.status == "failed"] == ["3_t2_SPACE"]
+    assert mean(by_flaw["crash-space"], "dice", "spinal_canal") < mean(reference, "dice", "spinal_canal")
