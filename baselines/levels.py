@@ -11,12 +11,13 @@ vertebra k sits on disc k. This step keeps the network's outlines and renames th
    millimetres of each other, two discs a vertebral body apart. Groups much smaller than the
    largest are noise and are removed, and so is a disc squeezed between two others at well
    under the usual spacing (a bright patch inside a vertebral body);
-3. L5/S1 is the disc the network calls L5/S1 (201) for a good share of its voxels; a network
+3. L5/S1 is the disc with the most voxels the network calls L5/S1 (201), among those it calls
+   so for a good share of their voxels; a network
    that names no level (classes by group) is trained to mark just that disc, since the sacrum
    below it is what tells it apart. Without such a vote, discs with no vertebra on them at the
    bottom are taken for sacral remnants (S1/S2 often looks like a disc). Discs below L5/S1 are
-   removed, and the others count up from it (a gap of about two disc spacings or more counts
-   the discs it skips, so one missed disc does not shift every level above it);
+   removed, and the others count up from it (a gap of about two disc spacings counts the disc
+   it hides, so one missed disc does not shift every level above it);
 4. each disc's mid-plane (its centroid and, when the disc is clearly flat, its thinnest
    direction) splits the spine: a vertebra voxel above the mid-planes of discs 1..k belongs to
    vertebra k; below disc 1 is the sacrum, which is not segmented, so vertebra voxels there
@@ -43,14 +44,14 @@ LEVEL_NAMING = ("network", "count-from-sacrum")
 MIN_SPINE_FRACTION = 0.1  # of the largest piece of spine: smaller pieces are not spine
 SAME_DISC_MM = 10.0  # disc pieces closer in height are one disc; adult discs are >= 20 mm apart
 MIN_DISC_FRACTION = 0.15  # of the largest disc: smaller groups of disc voxels are noise
-MIN_ANCHOR_VOTE = 0.3  # share of a disc's voxels the network calls L5/S1 that makes it L5/S1
+MIN_ANCHOR_VOTE = 0.3  # share of a disc's voxels called L5/S1 that makes it a candidate for L5/S1
 MIN_VERTEBRA_ON_DISC = 0.25  # of the median vertebra volume per disc: less means a sacral disc
 SOLID_DISC_SHARE = 0.5  # of the median disc volume: the discs that set the usual spacing
 SAME_DISC_GAP = 0.35  # a disc this close (in usual spacings) to a larger one is a piece of it
 MIN_GAP_SHARE = 0.65  # ... and one closer than this, but not that close, is an extra
 FLAT_DISC_RATIO = 0.5  # a disc is flat when its thickness is under this share of its depth
 MAX_DISC_TILT_COS = 0.7  # mid-plane normals tilted more than about 45 degrees are not trusted
-SKIPPED_DISC_GAP = 1.6  # a gap this many median disc spacings (or more) hides missed discs
+WIDE_GAP = 1.3  # gaps this many median spacings or more may hide a missed disc
 MERGED_SHARE = 0.75  # a vertebra component whose main level holds less is split per voxel
 
 
@@ -215,9 +216,10 @@ def _from_lowest_lumbar_disc(
     lowest one with a vertebra on it."""
     if len(discs) < 2:
         return discs
-    votes = [float(np.mean(values[tuple(disc.voxels.T)] == labels.disc_value(1))) for disc in discs]
-    if max(votes) >= MIN_ANCHOR_VOTE:
-        return discs[int(np.argmax(votes)):]
+    votes = [int(np.count_nonzero(values[tuple(disc.voxels.T)] == labels.disc_value(1))) for disc in discs]
+    candidates = [k for k, disc in enumerate(discs) if votes[k] >= MIN_ANCHOR_VOTE * len(disc.voxels)]
+    if candidates:
+        return discs[max(candidates, key=lambda k: votes[k]):]
     if not vertebra_voxels:
         return discs
     points_mm = np.concatenate(vertebra_voxels) * spacing_zyx
@@ -229,15 +231,19 @@ def _from_lowest_lumbar_disc(
 
 
 def _levels_with_gaps(heights: np.ndarray) -> list[int]:
-    """Levels of discs at `heights` (ascending): 1, 2, ... with levels skipped over wide gaps."""
+    """Levels of discs at `heights` (ascending): 1, 2, ... with the levels a wide gap hides.
+
+    The usual spacing is the median of the gaps that are not themselves wide (a missed disc
+    doubles a gap); each gap then counts as its rounded number of spacings.
+    """
     if len(heights) < 3:
         return list(range(1, len(heights) + 1))
     gaps = np.diff(heights)
     typical = float(np.median(gaps))
+    typical = float(np.median(gaps[gaps < WIDE_GAP * typical]))
     levels = [1]
     for gap in gaps:
-        skipped = int(round(gap / typical)) - 1 if typical > 0 and gap >= SKIPPED_DISC_GAP * typical else 0
-        levels.append(levels[-1] + 1 + skipped)
+        levels.append(levels[-1] + max(1, int(round(gap / typical))))
     return levels
 
 

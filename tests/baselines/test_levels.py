@@ -140,3 +140,14 @@ def test_the_disc_the_network_calls_l5_s1_anchors_the_count():
     named = count_from_sacrum(predicted, grid)
     assert np.array_equal(named[truth > 0], truth[truth > 0])
     assert np.all(named[sacral_body] == 0) and np.all(named[sacral_disc] == 0)
+
+
+def test_blobs_away_from_the_spine_are_removed():
+    truth, grid = on_canonical_grid(column(3, "LPS"))
+    predicted = truth.copy()
+    far = (slice(2, 6), slice(2, 8), slice(33, 38))  # behind the canal, touching nothing
+    assert not truth[far].any()
+    predicted[far] = labels.disc_value(3)
+    named = count_from_sacrum(predicted, grid)
+    assert np.all(named[far] == 0)
+    assert np.array_equal(named[truth > 0], truth[truth > 0])
