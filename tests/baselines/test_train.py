@@ -16,11 +16,11 @@ from baselines.train import checkpoint_path, dice_per_class, prepare_run, train
 from challenge.cli import main as spider
 from challenge.errors import DataError
 
-# Measured: the smoke configuration reached a best validation mean foreground Dice of 0.069 on
-# the session's synthetic release (per level-named class, so a misnamed level counts as wrong;
-# chance is near 0). Training is deterministic on a CPU; the margin is for other CPUs and
-# library versions.
-SMOKE_MIN_MEAN_DICE = 0.04
+# Measured: 300 iterations of the smoke configuration (classes by group) reached a best
+# validation mean foreground Dice of 0.44 on the demo's training set; chance is near 0.
+# Training is deterministic on a CPU; the margin is for other CPUs, library versions and the
+# test's own synthetic release.
+SMOKE_MIN_MEAN_DICE = 0.2
 
 TINY_MODEL = {"patch_size": [16, 32, 32], "feature_size": 4, "hidden_size": 48, "mlp_dim": 96, "num_heads": 4}
 
@@ -42,12 +42,13 @@ def test_smoke_run_learns_and_logs(smoke_run):
     assert summary["best_mean_dice"] == pytest.approx(result.best_mean_dice)
     with (run_dir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows[-1]["iteration"] == str(load_config(base=smoke_config_path()).train.max_iterations)
+    saved = load_config(run_dir / "config.toml")
+    assert rows[-1]["iteration"] == str(saved.train.max_iterations)
     assert {"train_loss", "val_mean_dice", "val_dice_vertebrae", "val_dice_discs", "val_dice_spinal_canal"} <= set(rows[0])
     losses = [float(r["train_loss"]) for r in rows]
     assert losses[-1] < losses[0]
     assert (run_dir / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert load_config(run_dir / "config.toml") == load_config(base=smoke_config_path())
+    assert saved == load_config(base=smoke_config_path()).with_max_iterations(saved.train.max_iterations)
     best = torch.load(checkpoint_path(run_dir, "best"), weights_only=False)
     assert best["iteration"] == result.best_iteration
 

@@ -8,6 +8,8 @@ ranked by the final phase's ranking config.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -19,8 +21,8 @@ from leaderboard.demo import ENTRIES
 from leaderboard.demo.flaw import refuses, spoil
 from leaderboard.inputs import JobRecord, ResultRow, SubmissionResults
 from leaderboard.ranking import rank, score_table
-from tests.leaderboard.conftest import T0
 
+SUBMITTED = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 SERIES = (("t1", 3), ("t2", 3), ("t2_SPACE", 3), ("t1", 8), ("t2", 8))
 
 
@@ -50,7 +52,7 @@ def submission(entry, test_set) -> SubmissionResults:
             value = None if row.value is None or np.isnan(row.value) else float(row.value)
             rows.append(ResultRow(case, row.structure, level, row.metric, value, str(row.status)))
     return SubmissionResults(id=entry.tag, team=entry.team, algorithm=entry.algorithm, image_digest="sha256:0",
-                             created_at=T0, status="completed", rows=tuple(rows), jobs=tuple(jobs))
+                             created_at=SUBMITTED, status="completed", rows=tuple(rows), jobs=tuple(jobs))
 
 
 def test_reference_ranks_first_and_each_flaw_costs_what_it_should(test_set):
