@@ -161,20 +161,20 @@ def _scope(registry, arguments) -> list[int] | None:
     return None
 
 
+def _executor(arguments):
+    from submissions.executors import opened_executor
+
+    return opened_executor(arguments.executor, workers=arguments.workers, ray_address=arguments.ray_address)
+
+
 def _evaluate(arguments) -> int:
     from submissions.engine import evaluate
-    from submissions.executors import make_executor
 
     registry = _open(arguments)
     try:
         scope = _scope(registry, arguments)
-        executor = make_executor(arguments.executor, workers=arguments.workers, ray_address=arguments.ray_address)
-        try:
+        with _executor(arguments) as executor:
             report = evaluate(registry, executor, submission_ids=scope, lease_seconds=arguments.lease_seconds, progress=_stderr)
-        except BaseException:
-            executor.abandon()
-            raise
-        executor.close()
     finally:
         registry.dispose()
     print(
@@ -188,19 +188,13 @@ def _evaluate(arguments) -> int:
 
 
 def _rescore(arguments) -> int:
-    from submissions.executors import make_executor
     from submissions.rescore import rescore
 
     registry = _open(arguments)
     try:
         scope = _scope(registry, arguments)
-        executor = make_executor(arguments.executor, workers=arguments.workers, ray_address=arguments.ray_address)
-        try:
+        with _executor(arguments) as executor:
             report = rescore(registry, executor, submission_ids=scope, phase=arguments.phase, everything=arguments.all, progress=_stderr)
-        except BaseException:
-            executor.abandon()
-            raise
-        executor.close()
     finally:
         registry.dispose()
     print(f"{report.cases} cases rescored under rules {report.rules_version}; {len(report.submissions)} submissions updated")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from submissions.errors import EngineError
 
@@ -109,6 +110,18 @@ class RayExecutor:
 
     def abandon(self) -> None:
         self._ray.shutdown()
+
+
+@contextmanager
+def opened_executor(kind: str, *, workers: int | None = None, ray_address: str | None = None) -> Iterator[Executor]:
+    """An executor for a block: closed after it, abandoned (its tasks cancelled) if it fails."""
+    executor = make_executor(kind, workers=workers, ray_address=ray_address)
+    try:
+        yield executor
+    except BaseException:
+        executor.abandon()
+        raise
+    executor.close()
 
 
 def make_executor(kind: str, *, workers: int | None = None, ray_address: str | None = None) -> Executor:

@@ -205,3 +205,28 @@ def test_nan_values_survive_the_database(registry, phase, submit_fake):
     with registry.session() as session:
         values = [r.value for r in session.scalars(select(Result).order_by(Result.id))]
     assert math.isnan(values[0]) and values[1] == math.inf
+
+
+class _RecordingExecutor:
+    def __init__(self):
+        self.calls = []
+
+    def abandon(self):
+        self.calls.append("abandon")
+
+    def close(self):
+        self.calls.append("close")
+
+
+def test_an_opened_executor_is_closed_after_its_block_and_abandoned_when_it_fails(monkeypatch):
+    import submissions.executors as executors
+
+    made = []
+    monkeypatch.setattr(executors, "make_executor", lambda kind, **_: made.append(_RecordingExecutor()) or made[-1])
+    with executors.opened_executor("local", workers=1) as executor:
+        assert executor.calls == []
+    assert executor.calls == ["close"]
+    with pytest.raises(KeyboardInterrupt):
+        with executors.opened_executor("local", workers=1):
+            raise KeyboardInterrupt
+    assert made[-1].calls == ["abandon"]
