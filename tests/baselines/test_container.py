@@ -13,10 +13,11 @@ from challenge.geometry import Geometry
 
 pytestmark = pytest.mark.docker
 
-# Measured: the smoke model scored a mean Dice of 0.12 (vertebrae), 0.13 (discs) and 0.55
-# (canal) on the validation series (mean 0.27; chance is near 0). Training is deterministic on
-# a CPU; the margin is for other CPUs and library versions.
-MIN_MEAN_FOREGROUND_DICE = 0.15
+# Measured: the smoke model (classes by group, 300 iterations, levels counted) scored a mean
+# Dice of 0.64 (vertebrae), 0.77 (discs) and 0.86 (canal) on the validation series (mean 0.76;
+# chance is near 0). Training is deterministic on a CPU; the margin is for other CPUs and
+# library versions.
+MIN_MEAN_FOREGROUND_DICE = 0.4
 TAG = "spider-test/baseline-smoke:latest"
 
 
