@@ -152,3 +152,15 @@ def test_blobs_away_from_the_spine_are_removed():
     named = count_from_sacrum(predicted, grid)
     assert np.all(named[far] == 0)
     assert np.array_equal(named[truth > 0], truth[truth > 0])
+
+
+def test_a_canal_apart_from_the_bones_is_kept():
+    # The network may leave a gap between the canal and the vertebral bodies (missed pedicles).
+    truth, grid = on_canonical_grid(column(3, "PIR"))
+    predicted = truth.copy()
+    canal_columns = np.nonzero((truth == labels.SPINAL_CANAL).any(axis=(0, 1)))[0]
+    predicted[:, :, canal_columns.min() - 2 : canal_columns.min()] = 0  # two voxels of gap
+    named = count_from_sacrum(predicted, grid)
+    assert np.array_equal(named == labels.SPINAL_CANAL, predicted == labels.SPINAL_CANAL)
+    canal = np.count_nonzero(predicted == labels.SPINAL_CANAL)
+    assert 0 < canal < 0.5 * np.count_nonzero(predicted != labels.SPINAL_CANAL)  # too small to stay by size
