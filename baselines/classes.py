@@ -36,8 +36,8 @@ _GROUP_VALUE = {
 class ClassMap:
     """`values[k]` is the SPIDER mask value of training class k; class 0 is background.
 
-    With `by_level` false each class stands for its whole group and its value is the group's
-    level-1 value (see the module's docstring).
+    With `by_level` false a class stands for its value and the levels above it, up to the next
+    class of its group (see the module's docstring).
     """
 
     values: tuple[int, ...]

@@ -80,10 +80,12 @@ def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     masks = _group_masks(values_zyx)
     if not masks[0].any():
         return values_zyx.copy()
-    masks &= _spine(masks[3], values_zyx == labels.SPINAL_CANAL)[None]
-    disc_mask, vertebra_mask, partial_mask, _ = masks
+    labelled = masks[3].copy()
+    canal = values_zyx == labels.SPINAL_CANAL
+    masks &= _spine(labelled, canal)[None]
+    disc_mask, vertebra_mask, partial_mask, spine = masks
     if not disc_mask.any():
-        return np.where(_group_masks(values_zyx)[3] & ~masks[3], 0, values_zyx).astype(values_zyx.dtype)
+        return np.where(labelled & ~spine, 0, values_zyx).astype(values_zyx.dtype)
     spacing_zyx = np.asarray(grid.spacing_mm[::-1], dtype=float)
     superior = superior_direction(grid)
 
@@ -93,9 +95,7 @@ def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     discs = _from_lowest_lumbar_disc(discs, values_zyx, vertebra_voxels, spacing_zyx)
     disc_levels = _levels_with_gaps(np.array([disc.height for disc in discs]))
 
-    spine_like = _group_masks(values_zyx)[3]
-    result = np.where(spine_like & ~(masks[3] & (values_zyx == labels.SPINAL_CANAL)), 0, values_zyx)
-    result = result.astype(values_zyx.dtype)
+    result = np.where(labelled & ~(spine & canal), 0, values_zyx).astype(values_zyx.dtype)
     for disc, level in zip(discs, disc_levels):
         result[tuple(disc.voxels.T)] = labels.disc_value(min(level, labels.MAX_LEVEL))
     for voxels in vertebra_voxels:
@@ -130,19 +130,18 @@ def _spine(structures: np.ndarray, canal: np.ndarray) -> np.ndarray:
 
 
 def _largest_pieces(mask: np.ndarray, fraction: float) -> np.ndarray:
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    components = sitk.GetArrayFromImage(sitk.ConnectedComponent(image, True))
-    sizes = np.bincount(components.ravel())
-    sizes[0] = 0
+    """The pieces of `mask` (touching by a corner counts) at least `fraction` of the largest."""
+    components, sizes = _components(mask, full_connectivity=True)
     keep = sizes >= fraction * sizes.max()
     keep[0] = False
     return keep[components]
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Face-connected components (0 = outside) and the voxel count of each (index 0 unused)."""
+def _components(mask: np.ndarray, *, full_connectivity: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components (0 = outside; face-connected unless `full_connectivity`) and the
+    voxel count of each (index 0 unused)."""
     image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    components = sitk.GetArrayFromImage(sitk.ConnectedComponent(image, False))
+    components = sitk.GetArrayFromImage(sitk.ConnectedComponent(image, full_connectivity))
     sizes = np.bincount(components.ravel())
     sizes[0] = 0
     return components, sizes

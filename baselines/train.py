@@ -241,8 +241,7 @@ def train(
     config, start = prepare_run(run_dir, config)
     total = config.train.max_iterations
     class_map = config.classes.class_map()
-    amp = config.train.amp and torch_device.type == "cuda"
-    amp_dtype = mixed_precision_dtype(torch_device) if amp else None
+    amp_dtype = mixed_precision_dtype(torch_device) if config.train.amp and torch_device.type == "cuda" else None
 
     split = split_cases(list_cases(data_dir), validation_fraction=config.data.validation_fraction, seed=config.seed)
     split.write(run_dir / SPLIT_FILE)
@@ -270,7 +269,7 @@ def train(
         best = dict(checkpoint["best"])
         log(f"resuming from iteration {start} ({checkpoint_path(run_dir, 'last')})")
     log(f"model: UNETR, {count_parameters(model) / 1e6:.1f} M parameters, on {torch_device}"
-        + (f" with mixed precision ({str(amp_dtype).removeprefix('torch.')})" if amp else ""))
+        + (f" with mixed precision ({str(amp_dtype).removeprefix('torch.')})" if amp_dtype is not None else ""))
 
     metrics = MetricsLog(run_dir, list(_groups(class_map)), resume_at=start)
     last_validation: Validation | None = None
@@ -295,7 +294,7 @@ def train(
     stopped_by_time = False
     for images, labels in loader:
         images, labels = images.to(torch_device, non_blocking=True), labels.to(torch_device, non_blocking=True)
-        with torch.autocast(torch_device.type, dtype=amp_dtype, enabled=amp):
+        with torch.autocast(torch_device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)
         loss = loss_function(logits.float(), labels)  # the softmax and Dice sums in float32
         optimizer.zero_grad(set_to_none=True)
