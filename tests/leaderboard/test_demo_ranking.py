@@ -9,6 +9,7 @@ ranked by the final phase's ranking config.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ from challenge.synth import make_series
 from evaluation.score import score_case
 from leaderboard.demo import ENTRIES
 from leaderboard.demo.flaw import refuses, spoil
-from leaderboard.inputs import JobRecord, ResultRow, SubmissionResults
+from leaderboard.inputs import SubmissionResults
 from leaderboard.ranking import rank, score_table
+from leaderboard.source import convert
 
 SUBMITTED = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 SERIES = (("t1", 3), ("t2", 3), ("t2_SPACE", 3), ("t1", 8), ("t2", 8))
@@ -41,18 +43,17 @@ def test_set():
 
 
 def submission(entry, test_set) -> SubmissionResults:
-    rows, jobs = [], []
+    """The entry's results as the leaderboard reads them from the registry (leaderboard.source)."""
+    results, jobs = [], []
     for case, truth, prediction, spacing_zyx, spacing_xyz in test_set:
         crashed = entry.flaw is not None and refuses(entry.flaw, spacing_xyz)
         output = None if crashed else (spoil(prediction, entry.flaw) if entry.flaw else prediction)
-        jobs.append(JobRecord(case, "failed" if crashed else "succeeded",
-                              "container exited with code 1" if crashed else None))
-        for row in score_case(truth, output, spacing_zyx, case=case):
-            level = None if row.level == "all" else row.level
-            value = None if row.value is None or np.isnan(row.value) else float(row.value)
-            rows.append(ResultRow(case, row.structure, level, row.metric, value, str(row.status)))
-    return SubmissionResults(id=entry.tag, team=entry.team, algorithm=entry.algorithm, image_digest="sha256:0",
-                             created_at=SUBMITTED, status="completed", rows=tuple(rows), jobs=tuple(jobs))
+        jobs.append(SimpleNamespace(case=case, status="failed" if crashed else "succeeded", seconds=None, log_path=None,
+                                    reason="container exited with code 1" if crashed else None))
+        results.extend(score_case(truth, output, spacing_zyx, case=case))
+    record = SimpleNamespace(id=entry.tag, team=entry.team, algorithm_name=entry.algorithm, image_digest="sha256:0",
+                             created_at=SUBMITTED, status="completed", results=results, jobs=jobs, rules_version=None)
+    return convert(record)
 
 
 def test_reference_ranks_first_and_each_flaw_costs_what_it_should(test_set):
