@@ -7,7 +7,7 @@ EXTRAS ?= train,cluster,dev
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_DIR ?= work/demo
 
-.PHONY: install system test demo clean
+.PHONY: install system lint test demo clean
 
 install: $(STAMP)
 
@@ -22,8 +22,14 @@ $(STAMP): pyproject.toml constraints.txt
 system:
 	@sh .ci/ensure-system.sh
 
-# The registry tests also run against PostgreSQL when a server can be started (root).
-test: install system
+# ruff (pyflakes, pycodestyle, isort, bugbear) and mypy, as configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Linters first, then the suite; the registry tests also run against PostgreSQL when a server
+# can be started (root).
+test: install system lint
 	SPIDER_TEST_POSTGRES_URL="$${SPIDER_TEST_POSTGRES_URL:-$$(sh .ci/ensure-postgres.sh)}" \
 	$(BIN)/python -m pytest
 

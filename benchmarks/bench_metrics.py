@@ -239,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ours : {ours['seconds']:8.2f} s wall, {ours['cpu_seconds']:8.2f} s CPU (median of "
                   f"{len(ours['all_seconds'])} runs, wall: " + ", ".join(f"{s:.2f}" for s in ours["all_seconds"])
                   + f"), peak {ours['peak_mb']:.0f} MB")
-            print(f"  MONAI: {monai['seconds']:8.2f} s wall, {monai['cpu_seconds']:8.2f} s CPU, peak {monai['peak_mb']:.0f} MB")
+            print(
+                f"  MONAI: {monai['seconds']:8.2f} s wall, {monai['cpu_seconds']:8.2f} s CPU, "
+                f"peak {monai['peak_mb']:.0f} MB"
+            )
             print(f"  ratio: {monai['seconds'] / ours['seconds']:.0f}x faster (wall), "
                   f"{monai['cpu_seconds'] / ours['cpu_seconds']:.0f}x (CPU time; steadier on a shared machine)")
             print("  largest |ours - MONAI|: " + ", ".join(f"{m} {v:.2e}" for m, v in sorted(worst.items()))

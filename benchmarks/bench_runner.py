@@ -30,10 +30,10 @@ import SimpleITK as sitk
 from challenge.contract import OUTPUT_SOCKET
 from challenge.geometry import Geometry
 from challenge.phases import Phase
+from challenge.statuses import JobStatus
 from evaluation.runner import base_image
 from evaluation.runner.docker_runner import RunnerSettings, connect, container_options, run_job
 from evaluation.runner.output_check import check_output
-from evaluation.runner.status import JobStatus
 
 CONTAINERS = Path(__file__).resolve().parent.parent / "tests" / "runner" / "containers"
 PHASE = Phase(
@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         timings: dict[str, list[float]] = {"noop job": [], "output check": [], "bare engine": [], "good job": []}
         for run in range(arguments.runs):
             began = time.perf_counter()
-            job = run_job(client, image_id=noop, case="bench", input_image=big_input, phase=PHASE, job_dir=root / f"noop{run}")
+            job = run_job(
+                client, image_id=noop, case="bench", input_image=big_input, phase=PHASE, job_dir=root / f"noop{run}"
+            )
             timings["noop job"].append(time.perf_counter() - began)
             if job.status is not JobStatus.MISSING_OUTPUT:
                 raise SystemExit(f"noop job ended {job.status}: {job.reason}")
@@ -110,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             bare = root / f"bare{run}"
             for sub in ("input", "output"):
                 (bare / sub).mkdir(parents=True)
-            options = container_options(image_id=noop, phase=PHASE, input_dir=bare / "input", output_dir=bare / "output",
-                                        settings=RunnerSettings(), image_config={})
+            options = container_options(
+                image_id=noop,
+                phase=PHASE,
+                input_dir=bare / "input",
+                output_dir=bare / "output",
+                settings=RunnerSettings(),
+                image_config={},
+            )
             began = time.perf_counter()
             container = client.containers.create(**options)
             container.start()
@@ -119,13 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             container.remove(force=True)
             timings["bare engine"].append(time.perf_counter() - began)
             began = time.perf_counter()
-            job = run_job(client, image_id=good, case="bench", input_image=small_input, phase=PHASE, job_dir=root / f"good{run}")
+            job = run_job(
+                client, image_id=good, case="bench", input_image=small_input, phase=PHASE, job_dir=root / f"good{run}"
+            )
             timings["good job"].append(time.perf_counter() - began)
             if job.status is not JobStatus.SUCCEEDED:
                 raise SystemExit(f"good job ended {job.status}: {job.reason}")
         for label, seconds in timings.items():
             print(_summary(label, seconds))
-        overhead = [a + b for a, b in zip(timings["noop job"], timings["output check"])]
+        overhead = [a + b for a, b in zip(timings["noop job"], timings["output check"], strict=True)]
         print(_summary("per-case overhead (noop job + output check)", overhead))
     return 0
 

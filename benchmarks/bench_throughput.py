@@ -63,7 +63,9 @@ def run_one(executor_kind: str, *, data: Path, out: Path, workers: int) -> dict:
     work = out / executor_kind
     registry = open_registry(f"sqlite:///{work / 'registry.sqlite'}", work=work)
     try:
-        set_phase(registry, "sanity-check", data_dir=data, time_limit_seconds=120, memory="1g", cpus=1.0, max_submissions=100)
+        set_phase(
+            registry, "sanity-check", data_dir=data, time_limit_seconds=120, memory="1g", cpus=1.0, max_submissions=100
+        )
         receipt = submit(registry, team="benchmark", name="zeros", image=ZEROS_TAG, phase="sanity-check")
         setup_began = time.monotonic()
         executor = make_executor(executor_kind, workers=workers)
@@ -104,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--executors", default="local,ray")
-    parser.add_argument("--voxel-scale", type=float, default=1.0, help="challenge.synth voxel scale (1.0: SPIDER-like grids)")
+    parser.add_argument(
+        "--voxel-scale", type=float, default=1.0, help="challenge.synth voxel scale (1.0: SPIDER-like grids)"
+    )
     parser.add_argument("--out", type=Path, help="work folder (default: a temporary folder, removed after)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     arguments = parser.parse_args(argv)
@@ -119,15 +123,19 @@ def main(argv: list[str] | None = None) -> int:
             write_release(data, cases=arguments.cases, seed=0, voxel_scale=arguments.voxel_scale)
         print(f"synthetic data: {arguments.cases} cases in {time.monotonic() - began:.1f} s", file=sys.stderr)
         build_zeros_image()
-        results = [run_one(kind, data=data, out=out, workers=arguments.workers) for kind in arguments.executors.split(",")]
+        results = [
+            run_one(kind, data=data, out=out, workers=arguments.workers) for kind in arguments.executors.split(",")
+        ]
     if arguments.json:
         print(json.dumps(results, indent=2, sort_keys=True))
     else:
         for r in results:
             print(
                 f"{r['executor']:>5}: {r['cases']} cases, {r['workers']} workers: {r['cases_per_minute']} cases/min "
-                f"({r['wall_s']} s), overhead share {r['overhead_share']:.1%}; per job: container {r['mean_container_s']} s, "
-                f"run task {r['mean_run_task_s']} s, scoring {r['mean_scoring_s']} s; executor start {r['executor_start_s']} s; "
+                f"({r['wall_s']} s), overhead share {r['overhead_share']:.1%}; "
+                f"per job: container {r['mean_container_s']} s, "
+                f"run task {r['mean_run_task_s']} s, scoring {r['mean_scoring_s']} s; "
+                f"executor start {r['executor_start_s']} s; "
                 f"statuses {r['job_statuses']}"
             )
     return 0

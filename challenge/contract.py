@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 INPUT_ROOT = PurePosixPath("/input")
 OUTPUT_ROOT = PurePosixPath("/output")
 INPUTS_JSON = INPUT_ROOT / "inputs.json"
+INPUTS_JSON_IN_INPUT = INPUTS_JSON.relative_to(INPUT_ROOT)
+"""inputs.json relative to the folder mounted at /input."""
 IMAGE_SUFFIX = ".mha"
 
 

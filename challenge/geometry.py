@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, SupportsFloat, SupportsInt
 
 import numpy as np
 
@@ -14,6 +15,18 @@ from challenge.errors import GeometryMismatchError
 SPACING_TOLERANCE_MM = 1e-3
 ORIGIN_TOLERANCE_MM = 1e-3
 DIRECTION_TOLERANCE = 1e-4
+
+
+def three_ints(values: Iterable[SupportsInt]) -> tuple[int, int, int]:
+    """Exactly three values (one per axis) as a tuple of ints."""
+    x, y, z = values
+    return int(x), int(y), int(z)
+
+
+def three_floats(values: Iterable[SupportsFloat]) -> tuple[float, float, float]:
+    """Exactly three values (one per axis) as a tuple of floats."""
+    x, y, z = values
+    return float(x), float(y), float(z)
 
 
 @dataclass(frozen=True)
@@ -36,9 +49,9 @@ class Geometry:
         if image.GetDimension() != 3:
             raise GeometryMismatchError(f"expected a 3D image, found {image.GetDimension()}D")
         return cls(
-            size=tuple(int(v) for v in image.GetSize()),
-            spacing_mm=tuple(float(v) for v in image.GetSpacing()),
-            origin_mm=tuple(float(v) for v in image.GetOrigin()),
+            size=three_ints(image.GetSize()),
+            spacing_mm=three_floats(image.GetSpacing()),
+            origin_mm=three_floats(image.GetOrigin()),
             direction=tuple(float(v) for v in image.GetDirection()),
         )
 

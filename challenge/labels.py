@@ -82,6 +82,36 @@ LABEL_MAP: Mapping[int, Structure] = _build_label_map()
 ALLOWED_VALUES: frozenset[int] = frozenset(LABEL_MAP) | {BACKGROUND}
 
 
+def _ranges_text(values: Iterable[int]) -> str:
+    """Sorted integers as runs: '0, 1-25, 100, 101-125, 201-225'."""
+    ordered = sorted(values)
+    runs: list[list[int]] = []
+    for value in ordered:
+        if runs and value == runs[-1][1] + 1 and (value - 1) in LABEL_MAP and _same_kind(value - 1, value):
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in runs)
+
+
+def _same_kind(a: int, b: int) -> bool:
+    return a in LABEL_MAP and b in LABEL_MAP and LABEL_MAP[a].group is LABEL_MAP[b].group
+
+
+FOREGROUND_VALUES_TEXT = _ranges_text(LABEL_MAP)
+"""The foreground values of the label map in words: '1-25, 100, 101-125, 201-225'."""
+
+VALID_VALUES_TEXT = _ranges_text(ALLOWED_VALUES)
+"""Every value a SPIDER mask may hold: '0, 1-25, 100, 101-125, 201-225'."""
+
+
+def unknown_values_text(unknown: Iterable[int], *, shown: int = 10) -> str:
+    """Values that are not SPIDER labels, for an error message: '42, 150 (expected 0, 1-25, ...)'."""
+    values = sorted(unknown)
+    listed = ", ".join(str(v) for v in values[:shown]) + (" ..." if len(values) > shown else "")
+    return f"{listed} (expected {VALID_VALUES_TEXT})"
+
+
 def vertebra_value(level: int) -> int:
     return LABEL_MAP[level].value
 
@@ -100,7 +130,7 @@ def structure(value: int) -> Structure:
     try:
         return LABEL_MAP[int(value)]
     except KeyError:
-        raise KeyError(f"{value} is not a SPIDER label value (expected 1-25, 100, 101-125 or 201-225)") from None
+        raise KeyError(f"{value} is not a SPIDER label value (expected {FOREGROUND_VALUES_TEXT})") from None
 
 
 def group_of(value: int) -> Group:

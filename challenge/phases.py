@@ -90,7 +90,9 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
         raise ConfigError(f"{where}: a phase name must be lowercase letters, digits, '-' or '_', found {name!r}")
     check_keys(table, required=_REQUIRED, optional=_OPTIONAL, where=where)
     if table["network"] is not False:
-        raise ConfigError(f"{where}: network must be false (algorithm jobs never get a network), found {table['network']!r}")
+        raise ConfigError(
+            f"{where}: network must be false (algorithm jobs never get a network), found {table['network']!r}"
+        )
     cpus = table["cpus"]
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
         raise ConfigError(f"{where}: cpus must be a number larger than 0, found {cpus!r}")

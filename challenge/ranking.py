@@ -66,14 +66,17 @@ class RankingConfig:
     def describe(self) -> str:
         """The method in one sentence, for the leaderboard page."""
         names = "; ".join(
-            f"{METRICS[c.metric].title} of {c.structure.replace('_', ' ')} ({c.direction} is better)" for c in self.columns
+            f"{METRICS[c.metric].title} of {c.structure.replace('_', ' ')} ({c.direction} is better)"
+            for c in self.columns
         )
         team = "each team's best submission" if self.per_team == "best" else "each team's latest submission"
         how = {
             "score": f"by the {self.case_aggregate} over cases of one column",
             "mean-rank": f"by the mean over columns of the rank of each column's {self.case_aggregate} over cases",
             "median-rank": f"by the median over columns of the rank of each column's {self.case_aggregate} over cases",
-            "rank-then-aggregate": "by the mean of the ranks per case and column (a missing result takes the worst rank)",
+            "rank-then-aggregate": (
+                "by the mean of the ranks per case and column (a missing result takes the worst rank)"
+            ),
             "test-based": (
                 "by the number of other submissions each one beats in paired one-sided Wilcoxon signed-rank "
                 f"tests per column (Holm-corrected, alpha {self.significance_level:g}), summed over columns"
@@ -101,11 +104,16 @@ def _number(value: Any, what: str) -> float:
 def _column(index: int, table: Any, where: str) -> RankedColumn:
     what = f"{where}: columns[{index}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{what} must be a table such as {{metric = \"dice\", structure = \"discs\", direction = \"higher\"}}, found {table!r}")
+        raise ConfigError(
+            f"{what} must be a table such as "
+            f"{{metric = \"dice\", structure = \"discs\", direction = \"higher\"}}, found {table!r}"
+        )
     check_keys(table, required=_COLUMN_REQUIRED, optional=_COLUMN_OPTIONAL, where=what)
     metric = table["metric"]
     if not isinstance(metric, str) or metric not in METRICS:
-        raise ConfigError(f"{what}: metric must be one of the scoring rules' metrics {sorted(METRICS)}, found {metric!r}")
+        raise ConfigError(
+            f"{what}: metric must be one of the scoring rules' metrics {sorted(METRICS)}, found {metric!r}"
+        )
     direction = _choice(table["direction"], DIRECTIONS, f"{what}: direction")
     declared = METRICS[metric].direction.value
     if direction != declared:
@@ -166,7 +174,9 @@ def default_ranking_path() -> Path:
     return Path(str(resources.files("challenge") / "ranking.toml"))
 
 
-def load_rankings(path: Path | str | None = None, *, phase_names: frozenset[str] | set[str] | None = None) -> dict[str, RankingConfig]:
+def load_rankings(
+    path: Path | str | None = None, *, phase_names: frozenset[str] | set[str] | None = None
+) -> dict[str, RankingConfig]:
     """Every phase's ranking in a ranking file (the packaged `challenge/ranking.toml` by default).
 
     With `phase_names`, a ranking for a phase not in that set is an error (a typo would
@@ -182,7 +192,9 @@ def load_rankings(path: Path | str | None = None, *, phase_names: frozenset[str]
     return rankings
 
 
-def get_ranking(phase: str, path: Path | str | None = None, *, phase_names: frozenset[str] | set[str] | None = None) -> RankingConfig:
+def get_ranking(
+    phase: str, path: Path | str | None = None, *, phase_names: frozenset[str] | set[str] | None = None
+) -> RankingConfig:
     """The ranking of one phase; ConfigError naming the declared phases if it has none."""
     rankings = load_rankings(path, phase_names=phase_names)
     if phase not in rankings:

@@ -9,20 +9,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
-import numpy as np
-import SimpleITK as sitk
-
-from challenge import labels
-from challenge.errors import (
-    DataError,
-    GeometryMismatchError,
-    MissingFileError,
-    UnknownLabelError,
-    UnreadableFileError,
-)
+from challenge import images, labels
+from challenge.errors import DataError, MissingFileError, UnreadableFileError
 from challenge.geometry import Geometry
 
 SEQUENCES = ("t1", "t2", "t2_SPACE")
+IMAGES_DIR = "images"
+MASKS_DIR = "masks"
+SERIES_SUFFIX = ".mha"
 SUBSETS = ("training", "validation")
 OVERVIEW_FILE = "overview.csv"
 GRADINGS_FILE = "radiological_gradings.csv"
@@ -92,60 +86,43 @@ class Release:
 
 def parse_series_name(file_name: str) -> tuple[int, str]:
     """Patient id and sequence of a file name such as '12_t2_SPACE.mha'."""
-    stem = file_name[: -len(".mha")] if file_name.endswith(".mha") else file_name
+    stem = file_name[: -len(SERIES_SUFFIX)] if file_name.endswith(SERIES_SUFFIX) else file_name
     match = _SERIES_NAME.match(stem)
     if not match:
         raise DataError(
-            f"unexpected file name {file_name!r}: expected <patient>_<sequence>.mha with sequence "
+            f"unexpected file name {file_name!r}: expected <patient>_<sequence>{SERIES_SUFFIX} with sequence "
             f"one of {', '.join(SEQUENCES)}"
         )
     return int(match.group("patient")), match.group("sequence")
 
 
-def read_header(path: Path) -> Geometry:
-    """The geometry of an image file from its header, without reading voxels."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise UnreadableFileError(f"{path}: cannot read the image header ({_last_line(error)})") from error
-    return Geometry.of(reader)
+def image_path(root: Path | str, case: str) -> Path:
+    """Where a release folder keeps a series' image: <root>/images/<case>.mha."""
+    return Path(root) / IMAGES_DIR / f"{case}{SERIES_SUFFIX}"
 
 
-def read_mask_array(path: Path) -> np.ndarray:
-    """A mask's voxels as a (z, y, x) array; raises UnreadableFileError with the reason."""
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise UnreadableFileError(f"{path}: cannot read the mask ({_last_line(error)})") from error
-    return sitk.GetArrayFromImage(image)
+def mask_path(root: Path | str, case: str) -> Path:
+    """Where a release folder keeps a series' reference mask: <root>/masks/<case>.mha."""
+    return Path(root) / MASKS_DIR / f"{case}{SERIES_SUFFIX}"
 
 
-def check_mask(mask_path: Path, image_geometry: Geometry) -> dict[int, int]:
+def case_name(file_name: str) -> str | None:
+    """The series name of a release file name ('12_t2.mha' -> '12_t2'); None for other files."""
+    if file_name.startswith(".") or not file_name.endswith(SERIES_SUFFIX):
+        return None
+    return file_name[: -len(SERIES_SUFFIX)]
+
+
+def check_mask(mask_file: Path, image_geometry: Geometry) -> dict[int, int]:
     """Voxel count per label of a mask, after checking its grid and its values.
 
     Raises MissingFileError, UnreadableFileError, GeometryMismatchError or UnknownLabelError.
     """
-    if not mask_path.is_file():
-        raise MissingFileError(f"{mask_path.name}: no mask in masks/ for this image")
-    mask_geometry = read_header(mask_path)
-    differences = image_geometry.differences(mask_geometry)
-    if differences:
-        raise GeometryMismatchError(
-            f"masks/{mask_path.name} is not on its image's grid: " + "; ".join(differences)
-        )
-    array = read_mask_array(mask_path)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise UnknownLabelError(f"masks/{mask_path.name}: expected integer labels, found {array.dtype}")
-    values, counts = np.unique(array, return_counts=True)
-    unknown = labels.unknown_values(values.tolist())
-    if unknown:
-        raise UnknownLabelError(
-            f"masks/{mask_path.name} holds values outside the SPIDER label map: {unknown[:10]} "
-            "(expected 0, 1-25, 100, 101-125, 201-225)"
-        )
-    return {int(v): int(c) for v, c in zip(values, counts) if v != labels.BACKGROUND}
+    if not mask_file.is_file():
+        raise MissingFileError(f"{mask_file.name}: no mask in {MASKS_DIR}/ for this image")
+    checked = images.read_labels(mask_file, what="mask", expected=image_geometry, expected_what="its image",
+                                 shown_as=f"{MASKS_DIR}/{mask_file.name}")
+    return checked.voxel_counts()
 
 
 def read_release(root: Path | str, *, check_masks: bool = True, require_masks: bool = True) -> Release:
@@ -160,11 +137,12 @@ def read_release(root: Path | str, *, check_masks: bool = True, require_masks: b
     warnings: list[str] = []
     if not root.is_dir():
         raise MissingFileError(f"release folder not found: {root}")
-    images_dir, masks_dir = root / "images", root / "masks"
+    images_dir, masks_dir = root / IMAGES_DIR, root / MASKS_DIR
     if not images_dir.is_dir():
-        raise MissingFileError(f"{root}: no images/ folder (expected images/<patient>_<sequence>.mha)")
+        raise MissingFileError(
+            f"{root}: no {IMAGES_DIR}/ folder (expected {IMAGES_DIR}/<patient>_<sequence>{SERIES_SUFFIX})")
     if require_masks and not masks_dir.is_dir():
-        problems.append("no masks/ folder (expected masks/<same file name as the image>.mha)")
+        problems.append(f"no {MASKS_DIR}/ folder (expected {MASKS_DIR}/<same file name as the image>{SERIES_SUFFIX})")
 
     overview = _read_overview(root, problems, warnings)
     label_counts: dict[int, int] = {}
@@ -174,18 +152,19 @@ def read_release(root: Path | str, *, check_masks: bool = True, require_masks: b
             continue
         try:
             patient_id, sequence = parse_series_name(image_path.name)
-            if image_path.suffix != ".mha":
-                raise DataError(f"images/{image_path.name}: expected a .mha file")
-            geometry = read_header(image_path)
+            if image_path.suffix != SERIES_SUFFIX:
+                raise DataError(f"{IMAGES_DIR}/{image_path.name}: expected a {SERIES_SUFFIX} file")
+            geometry = images.read_header(image_path)
         except DataError as error:
             problems.append(str(error))
             continue
-        name = image_path.name[: -len(".mha")]
+        name = image_path.name[: -len(SERIES_SUFFIX)]
         mask_path = masks_dir / image_path.name
-        if not mask_path.is_file():
+        series_mask: Path | None = mask_path
+        if not masks_dir.joinpath(image_path.name).is_file():
             if require_masks:
-                problems.append(f"{image_path.name}: no mask in masks/ for this image")
-            mask_path = None
+                problems.append(f"{image_path.name}: no mask in {MASKS_DIR}/ for this image")
+            series_mask = None
         elif check_masks:
             try:
                 for value, count in check_mask(mask_path, geometry).items():
@@ -199,15 +178,15 @@ def read_release(root: Path | str, *, check_masks: bool = True, require_masks: b
         if subset is not None and subset not in SUBSETS:
             problems.append(f"{OVERVIEW_FILE}: series {name}: subset must be one of {SUBSETS}, found {subset!r}")
         series.append(
-            Series(name, patient_id, sequence, image_path, mask_path, subset, geometry, MappingProxyType(row))
+            Series(name, patient_id, sequence, image_path, series_mask, subset, geometry, MappingProxyType(row))
         )
     if not series and not problems:
-        problems.append("images/ holds no series")
+        problems.append(f"{IMAGES_DIR}/ holds no series")
     if masks_dir.is_dir():
         image_names = {s.image_path.name for s in series}
-        for mask_path in sorted(masks_dir.glob("*.mha")):
-            if mask_path.name not in image_names and not (images_dir / mask_path.name).exists():
-                warnings.append(f"masks/{mask_path.name}: no image with this name")
+        for extra_mask in sorted(masks_dir.glob(f"*{SERIES_SUFFIX}")):
+            if extra_mask.name not in image_names and not (images_dir / extra_mask.name).exists():
+                warnings.append(f"{MASKS_DIR}/{extra_mask.name}: no image with this name")
     gradings = _read_gradings(root, problems, warnings)
     return Release(
         root=root,
@@ -243,7 +222,7 @@ def _read_overview(root: Path, problems: list[str], warnings: list[str]) -> dict
     by_name: dict[str, dict[str, str]] = {}
     for row in rows:
         name = row["new_file_name"]
-        name = name[: -len(".mha")] if name.endswith(".mha") else name
+        name = name[: -len(SERIES_SUFFIX)] if name.endswith(SERIES_SUFFIX) else name
         by_name[name] = row
     return by_name
 
@@ -275,8 +254,3 @@ def _read_gradings(root: Path, problems: list[str], warnings: list[str]) -> list
         grades = {k: v for k, v in row.items() if k not in _GRADING_KEYS}
         gradings.append(DiscGrading(patient_id, ivd_label, mask_value, MappingProxyType(grades)))
     return gradings
-
-
-def _last_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__

@@ -49,5 +49,5 @@ def summarize(release: Release) -> str:
 
 
 def _ranges(values: list[tuple], *, digits: int = 2) -> str:
-    columns = list(zip(*values))
+    columns = list(zip(*values, strict=True))
     return "(" + ", ".join(f"{min(c):.{digits}f}-{max(c):.{digits}f}" for c in columns) + ")"

@@ -71,7 +71,7 @@ def fov_diagonal_mm(shape_zyx: tuple[int, ...], spacing_zyx_mm: tuple[float, ...
     """The field-of-view diagonal in mm: the worst value of every distance metric in a case."""
     if len(shape_zyx) != len(spacing_zyx_mm):
         raise ValueError(f"shape {tuple(shape_zyx)} and spacing {tuple(spacing_zyx_mm)} differ in length")
-    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape_zyx, spacing_zyx_mm))))
+    return float(math.sqrt(sum((n * s) ** 2 for n, s in zip(shape_zyx, spacing_zyx_mm, strict=True))))
 
 
 class Direction(str, enum.Enum):
@@ -112,7 +112,9 @@ class MetricSpec:
         return self.direction is Direction.HIGHER
 
 
-def _edges(both: EdgeValue, prediction: EdgeValue, reference: EdgeValue, missing: EdgeValue) -> Mapping[EdgeCase, EdgeValue]:
+def _edges(
+    both: EdgeValue, prediction: EdgeValue, reference: EdgeValue, missing: EdgeValue
+) -> Mapping[EdgeCase, EdgeValue]:
     return MappingProxyType({
         EdgeCase.BOTH_EMPTY: both,
         EdgeCase.PREDICTION_EMPTY: prediction,

@@ -43,17 +43,17 @@ class Box:
 
     def union(self, other: "Box") -> "Box":
         return Box(
-            tuple(min(a, b) for a, b in zip(self.start, other.start)),
-            tuple(max(a, b) for a, b in zip(self.stop, other.stop)),
+            tuple(min(a, b) for a, b in zip(self.start, other.start, strict=True)),
+            tuple(max(a, b) for a, b in zip(self.stop, other.stop, strict=True)),
         )
 
     @property
     def slices(self) -> tuple[slice, ...]:
-        return tuple(slice(a, b) for a, b in zip(self.start, self.stop))
+        return tuple(slice(a, b) for a, b in zip(self.start, self.stop, strict=True))
 
     @property
     def voxels(self) -> int:
-        return int(np.prod([b - a for a, b in zip(self.start, self.stop)]))
+        return int(np.prod([b - a for a, b in zip(self.start, self.stop, strict=True)]))
 
 
 def union_box(boxes: Iterable[Box | None]) -> Box | None:
@@ -87,7 +87,10 @@ def _boxes_by_scored_value(array: np.ndarray) -> dict[int, Box]:
     for index, found in enumerate(ndimage.find_objects(array[foreground.slices])):
         if found is None:
             continue
-        box = Box(tuple(s.start + o for s, o in zip(found, offset)), tuple(s.stop + o for s, o in zip(found, offset)))
+        box = Box(
+            tuple(s.start + o for s, o in zip(found, offset, strict=True)),
+            tuple(s.stop + o for s, o in zip(found, offset, strict=True)),
+        )
         value = int(SCORED_VALUE_OF[index + 1])
         boxes[value] = boxes[value].union(box) if value in boxes else box
     return boxes

@@ -1,34 +1,77 @@
-"""Reading a prediction and checking it against the output contract before it is scored."""
+"""A case's prediction as scoring sees it: the verdict on its file, and reading it for scoring."""
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
-import fastremap
 import numpy as np
 import SimpleITK as sitk
 
-from challenge import labels
+from challenge import images
+from challenge.errors import DataError
 from challenge.geometry import Geometry
+from challenge.statuses import CaseStatus
 from evaluation.errors import InvalidPredictionError
 
-_INTEGER_PIXEL_TYPES = {
-    sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
-    sitk.sitkUInt32, sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64,
-}
+
+@dataclass(frozen=True)
+class Prediction:
+    """What is known about a case's prediction before it is scored.
+
+    `status` SCORED: `path` is a file to score; `checked` says the output check has already
+    validated it (the registry's runs), so it is only read. MISSING or INVALID: scored by the
+    missing-case rule with `reason`.
+    """
+
+    status: CaseStatus
+    reason: str = ""
+    path: Path | None = None
+    checked: bool = False
+
+    @classmethod
+    def file(cls, path: Path, *, checked: bool = False) -> Prediction:
+        return cls(CaseStatus.SCORED, "", Path(path), checked)
+
+    @classmethod
+    def missing(cls, reason: str) -> Prediction:
+        return cls(CaseStatus.MISSING, reason)
+
+    @classmethod
+    def invalid(cls, reason: str, path: Path | None = None) -> Prediction:
+        return cls(CaseStatus.INVALID, reason, path)
 
 
 def read_prediction(path: Path, expected: Geometry) -> np.ndarray:
     """The prediction's labels as a (z, y, x) uint8 array, after every contract check.
 
     Raises InvalidPredictionError with a reason a participant can act on when the file is a
-    link or not a regular file, unreadable, not a 3D single-component integer image, on
-    another voxel grid than `expected` (tolerances in challenge.geometry), or holds values
-    outside the SPIDER label map.
+    link or not a regular file, or when challenge.images.read_labels refuses it (unreadable,
+    not a 3D single-component integer image, on another voxel grid than `expected`, or values
+    outside the SPIDER label map).
     """
     path = Path(path)
+    _require_regular_file(path)
+    try:
+        return images.read_labels(path, what="segmentation", expected=expected).array
+    except DataError as error:
+        raise InvalidPredictionError(str(error)) from None
+
+
+def read_checked_prediction(path: Path) -> np.ndarray:
+    """The voxels of a prediction the output check has already accepted (no check is repeated;
+    scoring still refuses a shape or a label that does not fit the reference)."""
+    path = Path(path)
+    _require_regular_file(path)
+    try:
+        return sitk.GetArrayFromImage(images.read_image(path, what="segmentation"))
+    except DataError as error:
+        raise InvalidPredictionError(str(error)) from None
+
+
+def _require_regular_file(path: Path) -> None:
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -37,34 +80,3 @@ def read_prediction(path: Path, expected: Geometry) -> np.ndarray:
         raise InvalidPredictionError(f"{path.name} is a symbolic link; write a regular file")
     if not stat.S_ISREG(mode):
         raise InvalidPredictionError(f"{path.name} is not a regular file")
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
-        raise InvalidPredictionError(f"{path.name} cannot be read as an image: {first_line}") from error
-    if image.GetDimension() != 3:
-        raise InvalidPredictionError(f"{path.name}: expected a 3D image, found {image.GetDimension()}D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InvalidPredictionError(
-            f"{path.name}: expected one value per voxel, found {image.GetNumberOfComponentsPerPixel()}"
-        )
-    if image.GetPixelID() not in _INTEGER_PIXEL_TYPES:
-        raise InvalidPredictionError(
-            f"{path.name}: expected an integer label image (e.g. uint8), found pixel type "
-            f"{image.GetPixelIDTypeAsString()}"
-        )
-    differences = expected.differences(Geometry.of(image))
-    if differences:
-        raise InvalidPredictionError(
-            f"{path.name} is not on the input image's voxel grid: " + "; ".join(differences)
-        )
-    array = sitk.GetArrayViewFromImage(image)
-    present = fastremap.unique(array)
-    unknown = labels.unknown_values(present.tolist())
-    if unknown:
-        shown = ", ".join(str(v) for v in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
-        raise InvalidPredictionError(
-            f"{path.name} holds values that are not SPIDER labels: {shown} "
-            "(expected 0, 1-25, 100, 101-125, 201-225)"
-        )
-    return array.astype(np.uint8, copy=True)

@@ -16,11 +16,13 @@ import numpy as np
 
 from challenge import labels, rules
 from challenge.labels import SCORED_GROUPS, Group
+from challenge.official_columns import SPIDER2024_COLUMNS
+from challenge.results import GROUP_LEVEL, ScoreRow
 from challenge.rules import EdgeCase, MetricSpec
+from challenge.statuses import RowStatus
 from evaluation.case_scores import CaseScorer
 from evaluation.errors import EvaluationError
 from evaluation.matching import Match, dice_from_counts
-from evaluation.rows import GROUP_LEVEL, RowStatus, ScoreRow
 from evaluation.surfaces import (
     average_symmetric_surface_distance_mm,
     hausdorff_percentile_mm,
@@ -34,37 +36,6 @@ MONAI_CONNECTIVITY = 1
 OFFICIAL_CONNECTIVITY = 3
 
 
-@dataclass(frozen=True)
-class OfficialColumn:
-    """A per-series column of the spider2024 profile and the metric whose rules it follows."""
-
-    name: str
-    metric: str
-    group: Group | None
-    official: bool
-    definition: str
-
-
-_OFFICIAL_COLUMNS = (
-    OfficialColumn("DiceScoreVertebrae", "dice", Group.VERTEBRAE, True,
-                   "mean Dice over the detected vertebrae (Dice >= threshold), as the official script"),
-    OfficialColumn("DiceScoreDiscs", "dice", Group.DISCS, True,
-                   "mean Dice over the detected discs (Dice >= threshold), as the official script"),
-    OfficialColumn("DiceScoreSpinalCanal", "dice", Group.SPINAL_CANAL, True, "Dice of the spinal canal"),
-    OfficialColumn("OveralDiceScore", "dice", None, True, "mean Dice over every reference instance"),
-    OfficialColumn("DetectionRateVertebrae", "detection_rate", Group.VERTEBRAE, True,
-                   "detected vertebrae / reference vertebrae"),
-    OfficialColumn("DetectionRateDiscs", "detection_rate", Group.DISCS, True, "detected discs / reference discs"),
-    OfficialColumn("ASDVertebrae", "asd", Group.VERTEBRAE, True, "mean ASD over the reference vertebrae"),
-    OfficialColumn("ASDDiscs", "asd", Group.DISCS, True, "mean ASD over the reference discs"),
-    OfficialColumn("ASDSpinalCanal", "asd", Group.SPINAL_CANAL, True, "ASD of the spinal canal"),
-    OfficialColumn("OveralASD", "asd", None, True, "mean ASD over every reference instance"),
-    OfficialColumn("IdentificationRateVertebrae", "identification_rate", Group.VERTEBRAE, False,
-                   "added: vertebrae detected and carrying their own level label / reference vertebrae"),
-    OfficialColumn("IdentificationRateDiscs", "identification_rate", Group.DISCS, False,
-                   "added: discs detected and carrying their own level label / reference discs"),
-)
-SPIDER2024_COLUMNS: Mapping[str, OfficialColumn] = MappingProxyType({c.name: c for c in _OFFICIAL_COLUMNS})
 
 
 def metric_spec(metric: str) -> MetricSpec:
@@ -77,13 +48,6 @@ def metric_spec(metric: str) -> MetricSpec:
         raise KeyError(f"unknown metric {metric!r}") from None
 
 
-def column_name(structure: str, level: str, metric: str) -> str:
-    """The results column of a row: 'vertebrae/L4/dice', 'discs/all/nsd'; official columns as named."""
-    if metric in SPIDER2024_COLUMNS:
-        return metric
-    return f"{structure}/{level}/{metric}"
-
-
 class _RowCollector:
     def __init__(self, case: str, fov_diagonal_mm: float):
         self.case = case
@@ -93,8 +57,7 @@ class _RowCollector:
     def add(self, structure: str, level: str, values: Mapping[str, float], status: RowStatus,
             label: int | None = None) -> None:
         for metric, value in values.items():
-            self.rows.append(ScoreRow(self.case, structure, level, metric, float(value), status,
-                                      column_name(structure, level, metric), label))
+            self.rows.append(ScoreRow(self.case, structure, level, metric, float(value), status, label))
 
     def add_edge(self, structure: str, level: str, metrics: tuple[str, ...], case: EdgeCase,
                  label: int | None = None) -> dict[str, float]:
@@ -167,15 +130,15 @@ def _full_rows(case: str, scorer: CaseScorer) -> list[ScoreRow]:
             rows.add_edge(structure, GROUP_LEVEL, FULL_MEAN_METRICS + FULL_RATE_METRICS, edge)
 
         referenced = census.reference_values(group)
-        edge = _emptiness(bool(referenced), bool(predicted))
-        if edge is None:
+        merged_edge = _emptiness(bool(referenced), bool(predicted))
+        if merged_edge is None:
             dice = dice_from_counts(census.overlap(referenced, predicted),
                                     census.reference_count(referenced), census.prediction_count(predicted))
             values = {"dice": dice, **_surface_values(scorer, referenced, predicted, tolerance)}
             rows.add(structure, GROUP_LEVEL, {rules.MERGED_PREFIX + k: v for k, v in values.items()},
                      RowStatus.SCORED)
         else:
-            rows.add_edge(structure, GROUP_LEVEL, FULL_MERGED_METRICS, edge)
+            rows.add_edge(structure, GROUP_LEVEL, FULL_MERGED_METRICS, merged_edge)
     return rows.rows
 
 
@@ -185,6 +148,8 @@ SPIDER2024_INSTANCE_METRICS = ("dice", "asd", "detected", "identified")
 
 
 def _official_asd(scorer: CaseScorer, match: Match) -> float:
+    if match.prediction is None:
+        raise ValueError(f"reference {match.reference} has no matched prediction to measure a distance to")
     distances = scorer.surfaces((match.reference,), (match.prediction,), connectivity=OFFICIAL_CONNECTIVITY)
     return average_symmetric_surface_distance_mm(distances)
 
@@ -206,7 +171,7 @@ def _spider2024_rows(case: str, scorer: CaseScorer) -> list[ScoreRow]:
             rows.add(structure, level, values, RowStatus.SCORED, match.reference)
         per_instance[match.reference] = values
 
-    for column in _OFFICIAL_COLUMNS:
+    for column in SPIDER2024_COLUMNS.values():
         instances = [m for m in matches if column.group is None or m.group is column.group]
         predicted = (census.prediction_values(column.group) if column.group is not None
                      else census.prediction_values())
@@ -217,15 +182,15 @@ def _spider2024_rows(case: str, scorer: CaseScorer) -> list[ScoreRow]:
             continue
         if column.metric == "dice" and column.group in (Group.VERTEBRAE, Group.DISCS):
             # Official: undetected instances leave the group's Dice mean (the detection rate counts them).
-            values = [per_instance[m.reference]["dice"] for m in instances if m.detected]
+            column_values = [per_instance[m.reference]["dice"] for m in instances if m.detected]
         else:
             source = {"dice": "dice", "asd": "asd", "detection_rate": "detected",
                       "identification_rate": "identified"}[column.metric]
-            values = [per_instance[m.reference][source] for m in instances]
-        if not any(m.prediction is not None for m in instances) or not values:
+            column_values = [per_instance[m.reference][source] for m in instances]
+        if not any(m.prediction is not None for m in instances) or not column_values:
             rows.add_edge(structure, GROUP_LEVEL, (column.name,), EdgeCase.PREDICTION_EMPTY)
         else:
-            rows.add(structure, GROUP_LEVEL, {column.name: _mean(values)}, RowStatus.SCORED)
+            rows.add(structure, GROUP_LEVEL, {column.name: _mean(column_values)}, RowStatus.SCORED)
     return rows.rows
 
 

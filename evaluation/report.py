@@ -21,8 +21,9 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from challenge import rules
+from challenge.results import ScoreRow
+from challenge.statuses import CaseStatus
 from evaluation.profiles import metric_spec
-from evaluation.rows import CaseStatus, ScoreRow
 
 SCHEMA_VERSION = 1
 METRICS_FILE = "metrics.json"

@@ -11,23 +11,21 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
-import SimpleITK as sitk
 from tqdm import tqdm
 
-from challenge import labels
-from challenge.errors import MissingFileError, UnknownLabelError, UnreadableFileError
-from challenge.geometry import DIRECTION_TOLERANCE, Geometry
+from challenge import images, labels
+from challenge.errors import MissingFileError, UnknownLabelError
+from challenge.release import SERIES_SUFFIX, case_name
+from challenge.results import ScoreRow
 from challenge.rules import EdgeCase
+from challenge.statuses import CaseStatus, RowStatus
 from evaluation.case_scores import CaseScorer
 from evaluation.errors import EvaluationError, InvalidPredictionError
-from evaluation.prediction import read_prediction
+from evaluation.prediction import Prediction, read_checked_prediction, read_prediction
 from evaluation.profiles import get_profile, metric_spec
 from evaluation.report import CaseOutcome, ScoreReport, build_report, write_report
-from evaluation.rows import CaseStatus, RowStatus, ScoreRow
 
-__all__ = ["ScoreReport", "score_case", "score_folders"]
-
-SUFFIX = ".mha"
+__all__ = ["CaseResult", "ScoreReport", "read_reference", "score_case", "score_folders", "score_prediction"]
 
 
 def _as_labels(array: np.ndarray, *, what: str) -> np.ndarray:
@@ -51,9 +49,7 @@ def _label_error(what: str, message: str) -> Exception:
 
 
 def _raise_unknown(what: str, unknown: list[int]) -> None:
-    shown = ", ".join(str(v) for v in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
-    raise _label_error(what, f"{what} holds values that are not SPIDER labels: {shown} "
-                             "(expected 0, 1-25, 100, 101-125, 201-225)")
+    raise _label_error(what, f"{what} holds values that are not SPIDER labels: {labels.unknown_values_text(unknown)}")
 
 
 def _check_values(census_values: np.ndarray, *, what: str) -> None:
@@ -95,10 +91,53 @@ def score_case(
         _check_values(raw.sum(axis=0), what="prediction")
     rows = chosen.build(case, scorer)
     if prediction is None:
-        worst = {row.metric: metric_spec(row.metric).edge_value(EdgeCase.MISSING, fov_diagonal_mm=scorer.fov_diagonal_mm)
-                 for row in rows}
+        worst = {
+            row.metric: metric_spec(row.metric).edge_value(EdgeCase.MISSING, fov_diagonal_mm=scorer.fov_diagonal_mm)
+            for row in rows
+        }
         rows = [dataclasses.replace(row, value=worst[row.metric], status=missing_status) for row in rows]
     return tuple(rows)
+
+
+# ---- one case from files ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """How a case entered the results, and its rows."""
+
+    outcome: CaseOutcome
+    rows: tuple[ScoreRow, ...]
+
+
+def read_reference(path: Path) -> images.LabelImage:
+    """A reference mask with every check of challenge.images.read_labels (UnreadableFileError,
+    UnknownLabelError); messages name it 'reference mask <file>'."""
+    path = Path(path)
+    return images.read_labels(path, what="reference mask", shown_as=f"reference mask {path.name}")
+
+
+def score_prediction(case: str, reference: images.LabelImage, prediction: Prediction, *,
+                     profile: str) -> CaseResult:
+    """The one way a case is scored from files: every entry point (folders, the registry) states what
+    it knows about the prediction as a `Prediction` and gets the case's outcome and rows."""
+    status, reason, array = prediction.status, prediction.reason, None
+    if status is CaseStatus.SCORED:
+        if prediction.path is None:
+            raise ValueError("a prediction to score needs a path")
+        try:
+            array = (read_checked_prediction(prediction.path) if prediction.checked
+                     else read_prediction(prediction.path, reference.geometry))
+        except InvalidPredictionError as error:
+            status, reason = CaseStatus.INVALID, error.reason
+    spacing = reference.geometry.spacing_zyx_mm
+    try:
+        rows = score_case(reference.array, array, spacing, profile=profile, case=case,
+                          missing_status=status.row_status if status is not CaseStatus.SCORED else RowStatus.MISSING)
+    except InvalidPredictionError as error:
+        status, reason = CaseStatus.INVALID, error.reason
+        rows = score_case(reference.array, None, spacing, profile=profile, case=case, missing_status=RowStatus.INVALID)
+    return CaseResult(CaseOutcome(case, status, reason), rows)
 
 
 # ---- folders ------------------------------------------------------------------------------
@@ -108,72 +147,36 @@ def score_case(
 class _Task:
     case: str
     reference: Path
-    prediction: Path | None
-    failure_reason: str | None
+    prediction: Prediction
     profile: str
 
 
-def _read_reference(path: Path) -> tuple[np.ndarray, Geometry]:
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise UnreadableFileError(f"reference mask {path} cannot be read: {str(error).strip().splitlines()[-1]}") from error
-    geometry = Geometry.of(image)
-    direction = geometry.direction_matrix
-    if np.max(np.abs(direction @ direction.T - np.eye(3))) > DIRECTION_TOLERANCE:
-        raise UnreadableFileError(
-            f"reference mask {path.name} has a direction matrix that is not orthonormal "
-            f"({geometry.direction}); surface distances need a rotation or flip of the voxel axes")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise UnreadableFileError(f"reference mask {path.name} has {image.GetNumberOfComponentsPerPixel()} "
-                                  "components per voxel, expected 1")
-    array = sitk.GetArrayFromImage(image)
-    try:
-        array = _as_labels(array, what="reference")
-    except UnknownLabelError as error:
-        raise UnknownLabelError(f"reference mask {path.name}: {error}") from None
-    return array, geometry
+def _score_task(task: _Task) -> CaseResult:
+    return score_prediction(task.case, read_reference(task.reference), task.prediction, profile=task.profile)
 
 
-def _score_task(task: _Task) -> tuple[CaseOutcome, tuple[ScoreRow, ...]]:
-    reference, geometry = _read_reference(task.reference)
-    prediction = None
-    if task.failure_reason is not None:
-        status = CaseStatus.MISSING if task.prediction is None else CaseStatus.INVALID
-        reason = task.failure_reason
-    elif task.prediction is None:
-        status, reason = CaseStatus.MISSING, f"no prediction file {task.case}{SUFFIX}"
-    else:
-        try:
-            prediction = read_prediction(task.prediction, geometry)
-            status, reason = CaseStatus.SCORED, ""
-        except InvalidPredictionError as error:
-            status, reason = CaseStatus.INVALID, error.reason
-    try:
-        rows = score_case(reference, prediction, geometry.spacing_zyx_mm, profile=task.profile, case=task.case,
-                          missing_status=RowStatus.INVALID if status is CaseStatus.INVALID else RowStatus.MISSING)
-    except UnknownLabelError as error:
-        raise UnknownLabelError(f"reference mask {task.reference.name}: {error}") from None
-    except InvalidPredictionError as error:
-        status, reason = CaseStatus.INVALID, error.reason
-        rows = score_case(reference, None, geometry.spacing_zyx_mm, profile=task.profile, case=task.case,
-                          missing_status=RowStatus.INVALID)
-    return CaseOutcome(task.case, status, reason), rows
+def _prediction_of(case: str, path: Path | None, failure_reason: str | None) -> Prediction:
+    """A failure reason marks the case missing (no file) or invalid (a file exists)."""
+    if failure_reason is not None:
+        return Prediction.missing(failure_reason) if path is None else Prediction.invalid(failure_reason, path)
+    if path is None:
+        return Prediction.missing(f"no prediction file {case}{SERIES_SUFFIX}")
+    return Prediction.file(path)
 
 
 def _case_names(reference_dir: Path) -> list[Path]:
     if not reference_dir.is_dir():
         raise MissingFileError(f"reference folder {reference_dir} does not exist or is not a folder")
-    found = sorted(p for p in reference_dir.iterdir() if p.name.endswith(SUFFIX) and not p.name.startswith("."))
+    found = sorted(p for p in reference_dir.iterdir() if case_name(p.name) is not None)
     if not found:
-        raise MissingFileError(f"no reference masks (*{SUFFIX}) in {reference_dir}")
+        raise MissingFileError(f"no reference masks (*{SERIES_SUFFIX}) in {reference_dir}")
     return found
 
 
 def _normalized_reasons(failure_reasons: Mapping[str, str] | None, cases: set[str]) -> dict[str, str]:
     reasons: dict[str, str] = {}
     for key, reason in (failure_reasons or {}).items():
-        case = key[: -len(SUFFIX)] if key.endswith(SUFFIX) else key
+        case = case_name(key) or key
         if not isinstance(reason, str) or not reason.strip():
             raise EvaluationError(f"failure reason for case {case!r} must be a non-empty string, found {reason!r}")
         reasons[case] = reason.strip()
@@ -207,14 +210,15 @@ def score_folders(
     references = _case_names(reference_dir)
     if not predictions_dir.is_dir():
         raise MissingFileError(f"predictions folder {predictions_dir} does not exist or is not a folder")
-    cases = {path.name[: -len(SUFFIX)]: path for path in references}
+    cases = {case_name(path.name) or path.name: path for path in references}
     reasons = _normalized_reasons(failure_reasons, set(cases))
-    predictions = {p.name: p for p in predictions_dir.iterdir() if p.name.endswith(SUFFIX)}
-    unmatched = sorted(set(predictions) - {f"{case}{SUFFIX}" for case in cases})
-    tasks = [_Task(case, path, predictions.get(f"{case}{SUFFIX}"), reasons.get(case), profile)
+    predictions = {p.name: p for p in predictions_dir.iterdir() if p.name.endswith(SERIES_SUFFIX)}
+    unmatched = sorted(set(predictions) - {f"{case}{SERIES_SUFFIX}" for case in cases})
+    tasks = [_Task(case, path, _prediction_of(case, predictions.get(f"{case}{SERIES_SUFFIX}"), reasons.get(case)),
+                   profile)
              for case, path in sorted(cases.items())]
 
-    results: list[tuple[CaseOutcome, tuple[ScoreRow, ...]]] = []
+    results: list[CaseResult] = []
     with tqdm(total=len(tasks), desc="scoring", unit="case", disable=not progress, file=sys.stderr) as bar:
         if workers == 1 or len(tasks) == 1:
             for task in tasks:
@@ -222,7 +226,9 @@ def score_folders(
                 bar.update(1)
         else:
             context = multiprocessing.get_context("forkserver")
-            with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+            with concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(workers, len(tasks)), mp_context=context
+            ) as pool:
                 futures = [pool.submit(_score_task, task) for task in tasks]
                 for future in concurrent.futures.as_completed(futures):
                     results.append(future.result())
@@ -230,8 +236,8 @@ def score_folders(
 
     report = build_report(
         profile,
-        [outcome for outcome, _ in results],
-        [row for _, rows in results for row in rows],
+        [result.outcome for result in results],
+        [row for result in results for row in result.rows],
         unmatched_predictions=unmatched,
     )
     write_report(report, out_dir)

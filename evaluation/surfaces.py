@@ -65,7 +65,9 @@ def _along(axis: int, part: slice) -> tuple[slice, ...]:
     return tuple(index)
 
 
-def distance_to_surface_mm(surface: np.ndarray, spacing_zyx_mm: tuple[float, float, float]) -> np.ndarray:
+def distance_to_surface_mm(
+    surface: np.ndarray, spacing_zyx_mm: tuple[float, float, float] | np.ndarray
+) -> np.ndarray:
     """For every voxel, the Euclidean distance in mm to the nearest voxel of `surface` (float32).
 
     `surface` must hold at least one voxel. The transform runs on a uint8 view (the `edt`
@@ -98,12 +100,12 @@ def _sparse_surface(voxels: np.ndarray, shape: tuple[int, ...], connectivity: in
     coordinates = np.unravel_index(voxels, shape)
     on_surface = np.zeros(voxels.size, dtype=bool)
     for offset in _neighbour_offsets(connectivity):
-        moved = [c + d for c, d in zip(coordinates, offset)]
+        moved = [c + d for c, d in zip(coordinates, offset, strict=True)]
         inside = np.ones(voxels.size, dtype=bool)
-        for axis, (c, n) in enumerate(zip(moved, shape)):
+        for axis, (c, n) in enumerate(zip(moved, shape, strict=True)):
             if offset[axis]:
                 inside &= (c >= 0) & (c < n)
-        neighbour = np.ravel_multi_index([np.clip(c, 0, n - 1) for c, n in zip(moved, shape)], shape)
+        neighbour = np.ravel_multi_index([np.clip(c, 0, n - 1) for c, n in zip(moved, shape, strict=True)], shape)
         position = np.minimum(np.searchsorted(voxels, neighbour), voxels.size - 1)
         on_surface |= ~(inside & (voxels[position] == neighbour))
     return voxels[on_surface]
@@ -138,7 +140,7 @@ class Surface:
             local = np.flatnonzero(surface_voxels(mask, connectivity=connectivity))
         if tuple(offset) == (0,) * mask.ndim and image_shape == tuple(mask.shape):
             return cls(local.astype(np.int64, copy=False), image_shape)
-        coordinates = [c + o for c, o in zip(np.unravel_index(local, mask.shape), offset)]
+        coordinates = [c + o for c, o in zip(np.unravel_index(local, mask.shape), offset, strict=True)]
         return cls(np.ravel_multi_index(coordinates, image_shape).astype(np.int64, copy=False), image_shape)
 
     @property
@@ -258,9 +260,9 @@ def distances_between(
     prediction_on_reference = prediction.also_in(reference)
     reference_on_prediction = reference.also_in(prediction)
     (reference_start, reference_stop), (prediction_start, prediction_stop) = reference.box(), prediction.box()
-    low = tuple(min(a, b) for a, b in zip(reference_start, prediction_start))
-    high = tuple(max(a, b) for a, b in zip(reference_stop, prediction_stop))
-    shape = tuple(h - l for l, h in zip(low, high))
+    low = tuple(min(a, b) for a, b in zip(reference_start, prediction_start, strict=True))
+    high = tuple(max(a, b) for a, b in zip(reference_stop, prediction_stop, strict=True))
+    shape = tuple(h - lo for lo, h in zip(low, high, strict=True))
     if method == "edt":
         reference_voxels = reference.placed(low, shape)
         prediction_voxels = prediction.placed(low, shape)
@@ -331,7 +333,7 @@ def _ring_search_mm(target: Surface, source: Surface, off_target: np.ndarray, sp
     # Voxels more than `reach` outside the target's box lie beyond the search radius; the look-up
     # box adds another `reach` so that every offset of a searched voxel stays inside it.
     origin = np.asarray(start) - 2 * reach
-    padded = tuple(int(b - a + 4 * h) for a, b, h in zip(start, stop, reach))
+    padded = tuple(int(b - a + 4 * h) for a, b, h in zip(start, stop, reach, strict=True))
     coordinates = source.coordinates()[pending] - origin
     inside = np.all((coordinates >= reach) & (coordinates < np.asarray(padded) - reach), axis=1)
     far = [pending[~inside]]
@@ -342,7 +344,7 @@ def _ring_search_mm(target: Surface, source: Surface, off_target: np.ndarray, sp
         at = np.ravel_multi_index(tuple(coordinates.T), padded)
         centre = np.ravel_multi_index(tuple(reach), padded)
         steps = np.ravel_multi_index(tuple((offsets + reach).T), padded) - centre
-        for step, length in zip(steps, lengths):
+        for step, length in zip(steps, lengths, strict=True):
             hit = lookup[at + step]
             if hit.any():
                 distances[pending[hit]] = length

@@ -11,18 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
 from challenge import labels
 from challenge.errors import DataError
 from challenge.release import GRADINGS_FILE, OVERVIEW_FILE, SEQUENCES, parse_series_name, read_release
-from leaderboard.inputs import SubmissionResults
+from leaderboard.titles import SEQUENCE_TITLES
+from submissions.records import SubmissionResults
 
-SEQUENCE_TITLES = {"t1": "T1", "t2": "T2", "t2_SPACE": "T2 SPACE"}
 PFIRRMANN_COLUMNS = ("Pfirrman grade", "Pfirrmann grade")  # the release spells it with one n
 UNKNOWN = "unknown"
+_DISCS = labels.Group.DISCS.value
 _DISC_LEVELS = {s.name: s.level for s in labels.LABEL_MAP.values() if s.group is labels.Group.DISCS}
 
 
@@ -59,7 +60,7 @@ class Breakdown:
     structure: str
     categories: tuple[str, ...]
     counts: tuple[int, ...]
-    submission_ids: tuple[str, ...]
+    submission_ids: tuple[int, ...]
     means: np.ndarray
     missing: np.ndarray
 
@@ -90,7 +91,8 @@ def read_case_catalog(root: Path | None, cases: Sequence[str]) -> CaseCatalog:
     """Attributes of `cases`: from their names, and from the test set's CSV files when `root` is given."""
     infos = {case: case_info_from_name(case) for case in cases}
     if root is None:
-        return CaseCatalog(MappingProxyType(infos), MappingProxyType({}), ("no test set given: no scanner or grading breakdowns",))
+        return CaseCatalog(MappingProxyType(infos), MappingProxyType({}),
+                           ("no test set given: no scanner or grading breakdowns",))
     release = read_release(root, check_masks=False, require_masks=False)
     overview = {series.name: series.overview for series in release.series}
     for case, info in infos.items():
@@ -110,33 +112,48 @@ def read_case_catalog(root: Path | None, cases: Sequence[str]) -> CaseCatalog:
     return CaseCatalog(MappingProxyType(infos), MappingProxyType(grades), notes)
 
 
-def _group_values(submission: SubmissionResults, metric: str, structure: str) -> dict[str, float]:
+def _group_values(submission: SubmissionResults, metric: str, structure: str) -> dict[Hashable, float]:
     return {
         row.case: float(row.value) for row in submission.rows
-        if row.level is None and row.metric == metric and row.structure == structure and row.value is not None
+        if row.is_group and row.metric == metric and row.structure == structure and row.has_value
     }
 
 
+@dataclass(frozen=True)
+class _Grouping:
+    """Each item (a case, or a case's disc) and its category; categories named in `order` come first,
+    then the others sorted, unknown last."""
+
+    category_of: Mapping[Hashable, str]
+    order: Sequence[str] = ()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        present = set(self.category_of.values())
+        categories = [c for c in self.order if c in present] + sorted(present - set(self.order) - {UNKNOWN})
+        return tuple(categories + [UNKNOWN] if UNKNOWN in present else categories)
+
+    def items_in(self, category: str) -> list[Hashable]:
+        return [item for item, c in self.category_of.items() if c == category]
+
+
 def _breakdown(
-    dimension: str, metric: str, structure: str, submissions: Sequence[SubmissionResults],
-    items: Mapping[object, str], values_of: Callable[[SubmissionResults], Mapping[object, float]], order: Sequence[str] = (),
+    dimension: str, metric: str, structure: str, submissions: Sequence[SubmissionResults], grouping: _Grouping,
+    values_of: Callable[[SubmissionResults], Mapping[Hashable, float]],
 ) -> Breakdown:
-    """`items` maps each case (or disc) to its category; `values_of` gives a submission's values per item."""
-    present = set(items.values())
-    categories = [c for c in order if c in present] + sorted(present - set(order) - {UNKNOWN})
-    if UNKNOWN in present:
-        categories.append(UNKNOWN)
+    """`values_of` gives a submission's values per item of `grouping`."""
+    categories = grouping.categories
+    members = [grouping.items_in(category) for category in categories]
     means = np.full((len(submissions), len(categories)), np.nan)
     missing = np.zeros((len(submissions), len(categories)), dtype=int)
-    counts = [sum(1 for c in items.values() if c == category) for category in categories]
     for s, submission in enumerate(submissions):
         values = values_of(submission)
-        for k, category in enumerate(categories):
-            found = [values[item] for item, c in items.items() if c == category and item in values]
-            missing[s, k] = counts[k] - len(found)
+        for k, items in enumerate(members):
+            found = [values[item] for item in items if item in values]
+            missing[s, k] = len(items) - len(found)
             if found:
                 means[s, k] = float(np.mean(found))
-    return Breakdown(dimension, metric, structure, tuple(categories), tuple(counts),
+    return Breakdown(dimension, metric, structure, categories, tuple(len(items) for items in members),
                      tuple(s.id for s in submissions), means, missing)
 
 
@@ -148,24 +165,24 @@ def by_case_attribute(
     `dimension` is "sequence", "manufacturer" or "field strength".
     """
     attribute = {"sequence": "sequence", "manufacturer": "manufacturer", "field strength": "field_strength"}[dimension]
-    items = {}
+    items: dict[Hashable, str] = {}
     for case, case_info in info.cases.items():
         value = getattr(case_info, attribute)
         items[case] = (SEQUENCE_TITLES.get(value, value) if attribute == "sequence" else value) or UNKNOWN
     order = [SEQUENCE_TITLES[s] for s in SEQUENCES] if attribute == "sequence" else ()
-    return _breakdown(dimension, metric, structure, submissions, items,
-                      lambda s: _group_values(s, metric, structure), order)
+    return _breakdown(dimension, metric, structure, submissions, _Grouping(items, order),
+                      lambda s: _group_values(s, metric, structure))
 
 
 def by_disc_grade(submissions: Sequence[SubmissionResults], info: CaseCatalog, *, metric: str = "dice") -> Breakdown:
-    """The per-disc metric (result rows of structure "discs" with a level) by Pfirrmann grade.
+    """The per-disc metric (the level rows of the discs group) by Pfirrmann grade.
 
     A disc row's level name (e.g. "L5/S1") gives its level (1), which is the grading's IVD label.
     """
-    items: dict[tuple[str, str], str] = {}
+    items: dict[Hashable, str] = {}
     for submission in submissions:
         for row in submission.rows:
-            if row.structure == "discs" and row.level is not None and row.metric == metric:
+            if row.structure == _DISCS and not row.is_group and row.metric == metric:
                 case_info = info.cases.get(row.case) or case_info_from_name(row.case)
                 level = _DISC_LEVELS.get(row.level)
                 grade = None
@@ -173,13 +190,13 @@ def by_disc_grade(submissions: Sequence[SubmissionResults], info: CaseCatalog, *
                     grade = info.pfirrmann.get((case_info.patient, level))
                 items[(row.case, row.level)] = f"grade {grade}" if grade else UNKNOWN
 
-    def values_of(submission: SubmissionResults) -> dict[tuple[str, str], float]:
+    def values_of(submission: SubmissionResults) -> dict[Hashable, float]:
         return {
             (row.case, row.level): float(row.value) for row in submission.rows
-            if row.structure == "discs" and row.level is not None and row.metric == metric and row.value is not None
+            if row.structure == _DISCS and not row.is_group and row.metric == metric and row.has_value
         }
 
-    return _breakdown("Pfirrmann grade", metric, "discs", submissions, items, values_of)
+    return _breakdown("Pfirrmann grade", metric, _DISCS, submissions, _Grouping(items), values_of)
 
 
 def has_known_category(breakdown: Breakdown) -> bool:

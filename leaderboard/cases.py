@@ -10,12 +10,13 @@ from typing import Callable, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from challenge import labels
+from challenge import images, labels
 from challenge.geometry import Geometry
+from challenge.release import SERIES_SUFFIX, image_path, mask_path
 from leaderboard import plots
-from leaderboard.inputs import SubmissionResults
+from submissions.records import JobRecord, SubmissionResults
 
-PredictionLocator = Callable[[str, str], "Path | None"]
+PredictionLocator = Callable[[int, str], "Path | None"]
 """(submission id, case) -> the stored prediction file, or None where there is none."""
 
 
@@ -23,11 +24,43 @@ def predictions_in_folder(root: Path) -> PredictionLocator:
     """Predictions stored as `<root>/<submission id>/<case>.mha`."""
     root = Path(root)
 
-    def locate(submission_id: str, case: str) -> Path | None:
-        path = root / submission_id / f"{case}.mha"
+    def locate(submission_id: int, case: str) -> Path | None:
+        path = root / str(submission_id) / f"{case}{SERIES_SUFFIX}"
         return path if path.is_file() else None
 
     return locate
+
+
+@dataclass(frozen=True)
+class ReferenceFiles:
+    """A case's image and reference mask in the test set."""
+
+    image: Path
+    mask: Path
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """Where a case's files are: the hidden test set folder, and a locator of stored predictions
+    for jobs whose record names no output (either may be absent)."""
+
+    test_set: Path | None = None
+    predictions: PredictionLocator | None = None
+
+    def reference(self, case: str) -> ReferenceFiles | None:
+        """The case's image and mask, None without a test set or where it lacks either file."""
+        if self.test_set is None:
+            return None
+        found = ReferenceFiles(image_path(self.test_set, case), mask_path(self.test_set, case))
+        return found if found.image.is_file() and found.mask.is_file() else None
+
+    def prediction(self, submission_id: int, case: str, job: JobRecord | None) -> Path | None:
+        """The prediction the job stored (none for a failed job), else the one the locator finds."""
+        if job is not None and job.failed:
+            return None
+        if job is not None and job.output_path and Path(job.output_path).is_file():
+            return Path(job.output_path)
+        return self.predictions(submission_id, case) if self.predictions is not None else None
 
 
 @dataclass(frozen=True)
@@ -39,14 +72,15 @@ class WorstCase:
     metric: str
 
 
-def worst_cases(submission: SubmissionResults, cases: Sequence[str], *, metric: str, higher_is_better: bool, count: int = 3) -> list[WorstCase]:
+def worst_cases(submission: SubmissionResults, cases: Sequence[str], *, metric: str, higher_is_better: bool,
+                count: int = 3) -> list[WorstCase]:
     """The `count` cases with the worst mean of `metric` over the scored structure groups.
 
     A case without any value (a failed job) comes first; ties keep case order.
     """
     per_case: dict[str, list[float]] = {case: [] for case in cases}
     for row in submission.rows:
-        if row.level is None and row.metric == metric and row.value is not None and row.case in per_case:
+        if row.is_group and row.metric == metric and row.has_value and row.case in per_case:
             per_case[row.case].append(float(row.value))
     scored = []
     for case in cases:
@@ -108,10 +142,12 @@ def mid_sagittal(image: sitk.Image, reference: sitk.Image, prediction: sitk.Imag
     )
 
 
-def case_picture(image_path: Path, reference_path: Path, prediction_path: Path | None, out: Path, *, title: str) -> Path:
+def case_picture(image_file: Path, reference_file: Path, prediction_file: Path | None, out: Path, *,
+                 title: str) -> Path:
     """Write a PNG of the case's mid-sagittal slice with reference (green) and prediction (red) outlines."""
-    image = sitk.ReadImage(str(image_path))
-    reference = sitk.ReadImage(str(reference_path))
-    prediction = sitk.ReadImage(str(prediction_path)) if prediction_path is not None else None
+    image = images.read_image(image_file)
+    reference = images.read_image(reference_file, what="reference mask")
+    prediction = images.read_image(prediction_file, what="segmentation") if prediction_file is not None else None
     piece = mid_sagittal(image, reference, prediction)
-    return plots.slice_with_contours(piece.image, piece.reference, piece.prediction, out, aspect=piece.aspect, title=title)
+    return plots.slice_with_contours(piece.image, piece.reference, piece.prediction, out, aspect=piece.aspect,
+                                     title=title)

@@ -1,4 +1,9 @@
-"""`spider leaderboard build`: rank a phase's submissions and write the static site."""
+"""`spider leaderboard build`: rank a phase's submissions and write the static site.
+
+The phase is read only through the registry's read API (`submissions.queries.read_phase`): the
+registry is opened read-only, and one that is missing or at an older schema is refused with a
+RegistryError, which the CLI prints as an error (exit code 2) without creating anything.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,15 @@ def register(subparsers) -> None:
                     "file system or any static host.",
     )
     build.add_argument("--phase", default=DEFAULT_PHASE, help=f"phase to rank (default {DEFAULT_PHASE})")
-    build.add_argument("--out", type=Path, required=True, metavar="SITE", help="folder to write the site into (replaced)")
+    build.add_argument("--out", type=Path, required=True, metavar="SITE",
+                       help="folder to write the site into (replaced)")
     build.add_argument(
         "--db", metavar="URL",
         help="registry database URL or SQLite file; default $SPIDER_DB, else registry.sqlite in the work folder",
     )
     build.add_argument("--work", type=Path, metavar="DIR", help="registry work folder; default $SPIDER_WORK")
+    # The release layout is spelled out here, not taken from challenge.release: importing that at
+    # parser build time would load numpy and SimpleITK for every `spider` command.
     build.add_argument(
         "--test-set", type=Path, metavar="DIR",
         help="hidden test set folder (images/, masks/, overview.csv, radiological_gradings.csv); "
@@ -37,44 +45,25 @@ def register(subparsers) -> None:
     build.add_argument("--draws", type=int, metavar="N", help="bootstrap draws (default: the phase's ranking config)")
     build.set_defaults(handler=_build)
 
-    demo = subparsers.add_parser(
-        "demo", help="run the main job end to end on synthetic data (what `make demo` runs)",
-        description="Synthesize a hidden test set, train the smoke baseline, build its container and three "
-                    "flawed variants, submit them as teams, evaluate, and build the leaderboard site.",
-    )
-    demo.add_argument("--out", type=Path, required=True, metavar="DIR", help="demo folder (created; a rerun refreshes it)")
-    demo.add_argument("--cases", type=int, default=6, metavar="N", help="hidden test series (default 6)")
-    demo.add_argument("--workers", type=int, default=2, metavar="N", help="jobs at once (default 2)")
-    demo.set_defaults(handler=_demo)
-
-
-def _demo(arguments: argparse.Namespace) -> int:
-    from leaderboard.demo import run_demo
-
-    run_demo(arguments.out, test_cases=arguments.cases, workers=arguments.workers)
-    return 0
-
 
 def _build(arguments: argparse.Namespace) -> int:
     from challenge.phases import load_phases
     from challenge.ranking import get_ranking
     from leaderboard.cases import predictions_in_folder
     from leaderboard.errors import LeaderboardError
-    from leaderboard.site import build_site
-    from leaderboard.source import load_phase
+    from leaderboard.site import SiteInput, build_site
+    from submissions.queries import read_phase
 
     if arguments.draws is not None and arguments.draws < 1:
         raise LeaderboardError(f"--draws must be at least 1, found {arguments.draws}")
     config = get_ranking(arguments.phase, arguments.ranking, phase_names=set(load_phases()))
-    data = load_phase(arguments.db, arguments.phase, work=arguments.work)
-    test_set = arguments.test_set or data.test_set
+    phase = read_phase(arguments.db, arguments.phase, work=arguments.work)
+    test_set = arguments.test_set or (phase.data_dir if phase.data_dir.is_dir() else None)
     if test_set is not None and not test_set.is_dir():
         raise LeaderboardError(f"test set folder not found: {test_set}")
-    report = build_site(
-        data.submissions, out=arguments.out, config=config, cases=data.cases or None, test_set=test_set,
-        predictions=predictions_in_folder(arguments.predictions) if arguments.predictions else None,
-        draws=arguments.draws,
-    )
+    predictions = predictions_in_folder(arguments.predictions) if arguments.predictions else None
+    site = SiteInput(phase.submissions, cases=phase.cases or None, test_set=test_set, predictions=predictions)
+    report = build_site(site, out=arguments.out, config=config, draws=arguments.draws)
     for warning in report.warnings:
         print(f"warning: {warning}")
     print(f"ranked {len(report.ranked)} submission(s) of phase {arguments.phase!r}; {len(report.pages)} pages")

@@ -38,8 +38,19 @@ def _save(figure, path: Path) -> Path:
     return path
 
 
+BoxValues = Sequence[float] | np.ndarray
+"""One box's values: NaN where a case has none."""
+
+
+def _label_ticks(axis, labels: Sequence[str]) -> None:
+    """One tick per label at x = 1, 2, ...; slanted where more than three would crowd."""
+    crowded = len(labels) > 3
+    axis.set_xticks(range(1, len(labels) + 1), labels, rotation=30 if crowded else 0,
+                    ha="right" if crowded else "center")
+
+
 def box_plots(
-    panels: Mapping[str, Mapping[str, Sequence[float]]], path: Path, *, ylabel: str, title: str = "",
+    panels: Mapping[str, Mapping[str, BoxValues]], path: Path, *, ylabel: str, title: str = "",
     sharey: bool = True,
 ) -> Path:
     """One panel per key of `panels`, each with a box per label over its finite values.
@@ -51,16 +62,16 @@ def box_plots(
     boxes_per_panel = max((len(panels[n]) for n in names), default=1)
     width = min(14.0, 1.0 + len(names) * (0.6 + 0.55 * boxes_per_panel))
     figure, axes = plt.subplots(1, max(1, len(names)), figsize=(width, 3.4), squeeze=False, sharey=sharey)
-    for axis, name in zip(axes[0], names):
+    for axis, name in zip(axes[0], names, strict=False):  # without panels, one empty axis
         labels, data = [], []
-        for label, values in panels[name].items():
-            values = np.asarray(values, dtype=float)
+        for label, given in panels[name].items():
+            values = np.asarray(given, dtype=float)
             finite = values[np.isfinite(values)]
             missing = values.size - finite.size
             labels.append(plain_label(label) + (f"\n({missing} missing)" if missing else ""))
             data.append(finite if finite.size else np.array([np.nan]))
         axis.boxplot(data, showfliers=True, widths=0.6)
-        axis.set_xticks(range(1, len(labels) + 1), labels, rotation=30 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+        _label_ticks(axis, labels)
         axis.set_title(plain_label(name))
         axis.grid(axis="y", alpha=0.3)
     if sharey:
@@ -84,7 +95,8 @@ def blob_plot(labels: Sequence[str], rank_counts: np.ndarray, full_ranks: Sequen
         share = rank_counts[s] / draws
         ranks = np.arange(1, n + 1)
         shown = share > 0
-        axis.scatter(np.full(shown.sum(), s + 1), ranks[shown], s=600 * share[shown], color="#1565c0", alpha=0.6, linewidths=0)
+        axis.scatter(np.full(shown.sum(), s + 1), ranks[shown], s=600 * share[shown], color="#1565c0", alpha=0.6,
+                     linewidths=0)
         cumulative = np.cumsum(share)
         low = int(np.searchsorted(cumulative, 0.025 - 1e-12) + 1)
         high = int(np.searchsorted(cumulative, 0.975 - 1e-12) + 1)
@@ -93,7 +105,7 @@ def blob_plot(labels: Sequence[str], rank_counts: np.ndarray, full_ranks: Sequen
     axis.plot([0.5, n + 0.5], [0.5, n + 0.5], color="grey", linewidth=0.5, linestyle=":")
     axis.set_xlim(0.5, n + 0.5)
     axis.set_ylim(n + 0.5, 0.5)
-    axis.set_xticks(range(1, n + 1), [plain_label(label) for label in labels], rotation=30 if n > 3 else 0, ha="right" if n > 3 else "center")
+    _label_ticks(axis, [plain_label(label) for label in labels])
     axis.set_yticks(range(1, n + 1))
     axis.set_ylabel("rank")
     axis.legend(
@@ -136,7 +148,8 @@ def slice_with_contours(
     scale = 4.5 / max(height * aspect, width, 1)
     figure, axis = plt.subplots(figsize=(max(2.5, width * scale + 0.4), max(2.5, height * aspect * scale + 0.6)))
     low, high = np.percentile(image, [1, 99]) if image.size else (0, 1)
-    axis.imshow(image, cmap="gray", vmin=low, vmax=high if high > low else low + 1, aspect=aspect, interpolation="nearest")
+    axis.imshow(image, cmap="gray", vmin=low, vmax=high if high > low else low + 1, aspect=aspect,
+                interpolation="nearest")
     for mask, colour in ((reference, REFERENCE_COLOUR), (prediction, PREDICTION_COLOUR)):
         if mask is None:
             continue
@@ -147,7 +160,8 @@ def slice_with_contours(
     axis.set_axis_off()
     axis.set_title(plain_label(title), fontsize=8)
     handles = [Line2D([], [], color=REFERENCE_COLOUR, label="reference")]
-    handles.append(Line2D([], [], color=PREDICTION_COLOUR, label="prediction" if prediction is not None else "no prediction"))
+    prediction_label = "prediction" if prediction is not None else "no prediction"
+    handles.append(Line2D([], [], color=PREDICTION_COLOUR, label=prediction_label))
     axis.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False, fontsize=7)
     figure.tight_layout()
     return _save(figure, path)

@@ -16,7 +16,7 @@ from scipy import stats
 
 from challenge.ranking import RankedColumn, RankingConfig
 from leaderboard.errors import LeaderboardError
-from leaderboard.inputs import SubmissionResults
+from submissions.records import SubmissionResults
 
 # Keys closer than this are the same value: aggregates of identical numbers summed in another
 # order must tie rather than be split by rounding noise.
@@ -27,7 +27,7 @@ _KEY_DECIMALS = 10
 class ScoreTable:
     """Per-case values of the ranked columns: `values[column, submission, case]`, NaN = missing."""
 
-    submission_ids: tuple[str, ...]
+    submission_ids: tuple[int, ...]
     cases: tuple[str, ...]
     columns: tuple[RankedColumn, ...]
     values: np.ndarray
@@ -37,7 +37,7 @@ class ScoreTable:
         if self.values.shape != expected:
             raise LeaderboardError(f"score table values must have shape {expected}, found {self.values.shape}")
 
-    def subset(self, submission_ids: Sequence[str]) -> "ScoreTable":
+    def subset(self, submission_ids: Sequence[int]) -> "ScoreTable":
         index = [self.submission_ids.index(s) for s in submission_ids]
         return ScoreTable(tuple(submission_ids), self.cases, self.columns, self.values[:, index, :])
 
@@ -52,7 +52,7 @@ class Ranking:
     `column_ranks[c, s]` its rank in that column (NaN aggregates take the worst rank).
     """
 
-    submission_ids: tuple[str, ...]
+    submission_ids: tuple[int, ...]
     ranks: tuple[int, ...]
     score: tuple[float, ...]
     score_name: str
@@ -60,10 +60,10 @@ class Ranking:
     column_values: np.ndarray
     column_ranks: np.ndarray
 
-    def rank_of(self, submission_id: str) -> int:
+    def rank_of(self, submission_id: int) -> int:
         return self.ranks[self.submission_ids.index(submission_id)]
 
-    def ordered(self) -> tuple[str, ...]:
+    def ordered(self) -> tuple[int, ...]:
         """Submission ids from best to worst; ties keep their table order."""
         order = sorted(range(len(self.ranks)), key=lambda i: (self.ranks[i], i))
         return tuple(self.submission_ids[i] for i in order)
@@ -75,7 +75,7 @@ def score_table(
     """The per-case values of `columns` for each submission, from its whole-group result rows.
 
     `cases` defaults to every case any submission has a job or a result for: a case one
-    submission lacks is missing (NaN) for it, never dropped. A row whose value is None is missing.
+    submission lacks is missing (NaN) for it, never dropped. A row whose value is NaN is missing.
     """
     if not submissions:
         raise LeaderboardError("no submissions to rank")
@@ -88,13 +88,13 @@ def score_table(
     values = np.full((len(columns), len(ids), len(all_cases)), np.nan)
     for s, submission in enumerate(submissions):
         for row in submission.rows:
-            if row.level is not None or row.value is None:
+            if not row.is_group or not row.has_value:
                 continue
             c = column_index.get((row.metric, row.structure))
             k = case_index.get(row.case)
             if c is not None and k is not None:
                 values[c, s, k] = float(row.value)
-    found = {(row.metric, row.structure) for s in submissions for row in s.rows if row.level is None}
+    found = {(row.metric, row.structure) for s in submissions for row in s.rows if row.is_group}
     absent = [f"{c.metric} {c.structure}" for c in columns if (c.metric, c.structure) not in found]
     if absent and any(s.rows for s in submissions):
         known = ", ".join(sorted(f"{m} {st}" for m, st in found))
@@ -233,7 +233,10 @@ def rank_batch(values: np.ndarray, config: RankingConfig) -> _BatchRanking:
         oriented = oriented_values(values, columns)
         per_case = rank_keys(np.moveaxis(oriented, -2, -1))  # rank submissions within each case
         per_case = np.moveaxis(per_case, -1, -2).astype(float)
-        score = per_case.mean(axis=(-3, -1)) if per_case.shape[-1] else np.zeros(per_case.shape[:-3] + per_case.shape[-2:-1])
+        if per_case.shape[-1]:
+            score = per_case.mean(axis=(-3, -1))
+        else:
+            score = np.zeros(per_case.shape[:-3] + per_case.shape[-2:-1])
         ranks = rank_keys(score)
     elif method == "test-based":
         oriented = missing_as_worst(oriented_values(values, columns))
@@ -245,7 +248,8 @@ def rank_batch(values: np.ndarray, config: RankingConfig) -> _BatchRanking:
         ranks = rank_keys(-wins)
     else:
         raise LeaderboardError(f"unknown ranking method {method!r}")
-    return _BatchRanking(ranks=ranks, score=np.asarray(score, dtype=float), column_values=column_values, column_ranks=column_ranks)
+    return _BatchRanking(ranks=ranks, score=np.asarray(score, dtype=float), column_values=column_values,
+                         column_ranks=column_ranks)
 
 
 _SCORE_NAMES = {
@@ -277,7 +281,8 @@ def rank(table: ScoreTable, config: RankingConfig) -> Ranking:
     )
 
 
-def select_per_team(submissions: Sequence[SubmissionResults], config: RankingConfig, *, cases: Sequence[str] | None = None) -> list[SubmissionResults]:
+def select_per_team(submissions: Sequence[SubmissionResults], config: RankingConfig, *,
+                    cases: Sequence[str] | None = None) -> list[SubmissionResults]:
     """One submission per team: its newest ("latest") or its best-ranked among all ("best").
 
     For "best", every submission is ranked together once; a team's best is its lowest rank, and
@@ -291,7 +296,7 @@ def select_per_team(submissions: Sequence[SubmissionResults], config: RankingCon
         chosen = {max(group, key=newest_first).id for group in by_team.values()}
     else:
         ranking = rank(score_table(submissions, config.columns, cases=cases), config)
-        rank_of = dict(zip(ranking.submission_ids, ranking.ranks))
+        rank_of = dict(zip(ranking.submission_ids, ranking.ranks, strict=True))
         chosen = set()
         for group in by_team.values():
             best = min(rank_of[s.id] for s in group)

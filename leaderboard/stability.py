@@ -17,7 +17,7 @@ from scipy import stats
 
 from challenge.ranking import RankedColumn, RankingConfig
 from leaderboard.errors import LeaderboardError
-from leaderboard.ranking import Ranking, ScoreTable, oriented_values, missing_as_worst, rank, rank_batch, significance
+from leaderboard.ranking import Ranking, ScoreTable, missing_as_worst, oriented_values, rank, rank_batch, significance
 
 # Resamples ranked at once: bounds memory to about chunk x columns x submissions x cases floats.
 _CHUNK = 100
@@ -27,7 +27,7 @@ _CHUNK = 100
 class Stability:
     """Bootstrap ranks: `bootstrap_ranks[draw, submission]` in the table's submission order."""
 
-    submission_ids: tuple[str, ...]
+    submission_ids: tuple[int, ...]
     full_ranks: tuple[int, ...]
     draws: int
     seed: int
@@ -42,7 +42,7 @@ class Stability:
             counts[s] = np.bincount(self.bootstrap_ranks[:, s] - 1, minlength=n)[:n]
         return counts
 
-    def rank_summary(self, submission_id: str) -> tuple[float, float, float]:
+    def rank_summary(self, submission_id: int) -> tuple[float, float, float]:
         """Median and the 2.5 % and 97.5 % quantiles of the submission's bootstrap rank."""
         ranks = self.bootstrap_ranks[:, self.submission_ids.index(submission_id)]
         low, median, high = np.quantile(ranks, [0.025, 0.5, 0.975], method="inverted_cdf")
@@ -61,7 +61,7 @@ class SignificanceMap:
     """For one column: `p_values[i, j]` (Holm-adjusted) that submission i is better than j."""
 
     column: RankedColumn
-    submission_ids: tuple[str, ...]
+    submission_ids: tuple[int, ...]
     p_values: np.ndarray
     significant: np.ndarray
     alpha: float
@@ -85,7 +85,8 @@ def kendall_tau(full_ranks: np.ndarray, bootstrap_ranks: np.ndarray) -> np.ndarr
     return taus
 
 
-def bootstrap(table: ScoreTable, config: RankingConfig, *, draws: int | None = None, seed: int | None = None) -> Stability:
+def bootstrap(table: ScoreTable, config: RankingConfig, *, draws: int | None = None,
+              seed: int | None = None) -> Stability:
     """Rank `draws` resamples of the table's cases with the config's method."""
     draws = config.bootstrap_draws if draws is None else draws
     seed = config.bootstrap_seed if seed is None else seed

@@ -76,13 +76,6 @@ def metric_decimals(metric: str) -> int:
     return 2 if spec is not None and spec.unit == "mm" else 3
 
 
-def metric_title(metric: str) -> str:
-    spec = METRICS.get(metric)
-    if spec is None:
-        return metric
-    return f"{spec.title} ({spec.unit})" if spec.unit else spec.title
-
-
 def metric_cell(metric: str, value: float | None) -> Cell:
     return number(value, decimals=metric_decimals(metric))
 
@@ -115,7 +108,7 @@ def table_json(table: Table) -> str:
         "title": table.title,
         "caption": table.caption,
         "columns": [{"key": c.key, "title": c.title} for c in table.columns],
-        "rows": [{c.key: _data_value(cell) for c, cell in zip(table.columns, row)} for row in table.rows],
+        "rows": [{c.key: _data_value(cell) for c, cell in zip(table.columns, row, strict=True)} for row in table.rows],
     }
     return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 

@@ -20,29 +20,27 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from challenge.phases import Phase
-from evaluation.runner.status import JobStatus
+from challenge.statuses import ENGINE_JOB_STATUSES, JobStatus, SubmissionStatus
 from submissions.db import Registry
 from submissions.intake import phase_of
 from submissions.jobs import CaseScore, JobOutcome
-from submissions.models import (
-    ENGINE_STATUSES,
-    PENDING,
-    RUNNING,
-    SUBMISSION_COMPLETED,
-    SUBMISSION_EVALUATING,
-    Job,
-    PhaseRecord,
-    Result,
-    Submission,
-    utcnow,
-)
+from submissions.models import Job, PhaseRecord, Result, Submission, utcnow
 
-RUN_STATUSES = frozenset(status.value for status in JobStatus)
+PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
+ENGINE_STATUSES = tuple(ENGINE_JOB_STATUSES)
+
+
+def _changed_rows(result: object) -> int:
+    """The rows an UPDATE changed: `Session.execute` returns a CursorResult for DML statements,
+    though its signature says Result (which has no `rowcount`)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def new_owner() -> str:
@@ -58,7 +56,7 @@ class ClaimedJob:
     submission_id: int
     case: str
     attempt: int
-    status: str
+    status: JobStatus
     reason: str | None
     output_path: str | None
     image_digest: str
@@ -105,8 +103,15 @@ def expire_dead_local_leases(registry: Registry) -> int:
         ).all()
         dead = []
         for owner in owners:
+            if owner is None:  # LIKE never matches NULL; this only narrows the column's type
+                continue
             parts = owner.split("/")
-            if len(parts) == 3 and parts[1].isdigit() and int(parts[1]) != os.getpid() and not _pid_alive(int(parts[1])):
+            if (
+                len(parts) == 3
+                and parts[1].isdigit()
+                and int(parts[1]) != os.getpid()
+                and not _pid_alive(int(parts[1]))
+            ):
                 dead.append(owner)
         if not dead:
             return 0
@@ -114,7 +119,7 @@ def expire_dead_local_leases(registry: Registry) -> int:
             update(Job).where(Job.lease_owner.in_(dead)).values(lease_expires_at=now - dt.timedelta(seconds=1)),
             execution_options={"synchronize_session": False},
         )
-        return result.rowcount
+        return _changed_rows(result)
 
 
 def fail_exhausted(registry: Registry, *, max_attempts: int, submission_ids=None) -> list[int]:
@@ -128,7 +133,7 @@ def fail_exhausted(registry: Registry, *, max_attempts: int, submission_ids=None
                 update(Job)
                 .where(Job.id == job_id, Job.status == RUNNING, Job.lease_expires_at < now)
                 .values(
-                    status=JobStatus.FAILED.value,
+                    status=JobStatus.FAILED,
                     reason=f"the evaluation was interrupted during each of {max_attempts} attempts; not tried again",
                     finished_at=now,
                     lease_owner=None,
@@ -180,7 +185,7 @@ def _claim(registry, owner, *, limit, lease_seconds, submission_ids, kind, exclu
                 update(Job).where(Job.id == job_id, condition).values(**values),
                 execution_options={"synchronize_session": False},
             )
-            if result.rowcount == 1:
+            if _changed_rows(result) == 1:
                 claimed_ids.append(job_id)
         if not claimed_ids:
             return []
@@ -193,8 +198,11 @@ def _claim(registry, owner, *, limit, lease_seconds, submission_ids, kind, exclu
         ).all()
         session.execute(
             update(Submission)
-            .where(Submission.id.in_({submission.id for _job, submission, _phase in rows}), Submission.status != SUBMISSION_EVALUATING)
-            .values(status=SUBMISSION_EVALUATING, completed_at=None),
+            .where(
+                Submission.id.in_({submission.id for _job, submission, _phase in rows}),
+                Submission.status != SubmissionStatus.EVALUATING,
+            )
+            .values(status=SubmissionStatus.EVALUATING, completed_at=None),
             execution_options={"synchronize_session": False},
         )
         return [
@@ -217,13 +225,11 @@ def renew(registry: Registry, owner: str, job_ids, *, lease_seconds: float) -> i
             update(Job).where(Job.id.in_(list(job_ids)), Job.lease_owner == owner).values(lease_expires_at=until),
             execution_options={"synchronize_session": False},
         )
-        return result.rowcount
+        return _changed_rows(result)
 
 
 def record_run(registry: Registry, owner: str, job_id: int, outcome: JobOutcome, *, lease_seconds: float) -> bool:
     """Store how a run ended, keeping the lease for scoring; False when the lease was lost."""
-    if outcome.status not in RUN_STATUSES:
-        raise ValueError(f"job status must be one of {sorted(RUN_STATUSES)}, found {outcome.status!r}")
     now = utcnow()
     with registry.session() as session, session.begin():
         result = session.execute(
@@ -236,7 +242,7 @@ def record_run(registry: Registry, owner: str, job_id: int, outcome: JobOutcome,
             ),
             execution_options={"synchronize_session": False},
         )
-        return result.rowcount == 1
+        return _changed_rows(result) == 1
 
 
 def record_score(registry: Registry, owner: str, job: ClaimedJob, score: CaseScore) -> bool:
@@ -247,25 +253,19 @@ def record_score(registry: Registry, owner: str, job: ClaimedJob, score: CaseSco
             update(Job)
             .where(Job.id == job.job_id, Job.lease_owner == owner, Job.status.not_in(ENGINE_STATUSES))
             .values(
-                scored_at=now, scored_rules_version=score.rules_version, case_status=score.case_status,
-                case_reason=score.case_reason, lease_owner=None, lease_expires_at=None,
+                scored_at=now, scored_rules_version=score.rules_version, case_status=score.outcome.status,
+                case_reason=score.outcome.reason, lease_owner=None, lease_expires_at=None,
             ),
             execution_options={"synchronize_session": False},
         )
-        if result.rowcount != 1:
+        if _changed_rows(result) != 1:
             return False  # the lease was lost: another engine scores this job
         session.execute(delete(Result).where(Result.job_id == job.job_id))
         if score.rows:
             session.execute(
                 insert(Result),
-                [
-                    dict(
-                        job_id=job.job_id, submission_id=job.submission_id, case=row.case, structure=row.structure,
-                        level=row.level, label=row.label, metric=row.metric, value=row.value, status=row.status,
-                        rules_version=score.rules_version,
-                    )
-                    for row in score.rows
-                ],
+                [Result.values_of(row, job_id=job.job_id, submission_id=job.submission_id,
+                                  rules_version=score.rules_version) for row in score.rows],
             )
         return True
 
@@ -292,18 +292,23 @@ def complete_if_scored(session: Session, submission_id: int, *, rules_version: s
     unscored = exists().where(Job.submission_id == submission_id, Job.scored_at.is_(None))
     result = session.execute(
         update(Submission)
-        .where(Submission.id == submission_id, Submission.status != SUBMISSION_COMPLETED, ~unscored)
-        .values(status=SUBMISSION_COMPLETED, rules_version=rules_version, metrics_path=metrics_path, completed_at=utcnow()),
+        .where(Submission.id == submission_id, Submission.status != SubmissionStatus.COMPLETED, ~unscored)
+        .values(
+            status=SubmissionStatus.COMPLETED,
+            rules_version=rules_version,
+            metrics_path=metrics_path,
+            completed_at=utcnow(),
+        ),
         execution_options={"synchronize_session": False},
     )
-    return result.rowcount == 1
+    return _changed_rows(result) == 1
 
 
 def ready_to_complete(registry: Registry, submission_ids=None) -> list[int]:
     """Submissions not completed yet whose jobs are all scored."""
     unscored = exists().where(Job.submission_id == Submission.id, Job.scored_at.is_(None))
     has_jobs = exists().where(Job.submission_id == Submission.id)
-    query = select(Submission.id).where(Submission.status != SUBMISSION_COMPLETED, has_jobs, ~unscored)
+    query = select(Submission.id).where(Submission.status != SubmissionStatus.COMPLETED, has_jobs, ~unscored)
     if submission_ids is not None:
         query = query.where(Submission.id.in_(list(submission_ids)))
     with registry.session() as session:
@@ -329,7 +334,7 @@ def reset_scores(registry: Registry, *, submission_ids=None, stale_for: str | No
             session.execute(
                 update(Submission)
                 .where(Submission.id.in_(touched))
-                .values(status=SUBMISSION_EVALUATING, completed_at=None),
+                .values(status=SubmissionStatus.EVALUATING, completed_at=None),
                 execution_options={"synchronize_session": False},
             )
         return touched
@@ -338,7 +343,9 @@ def reset_scores(registry: Registry, *, submission_ids=None, stale_for: str | No
 def scope_of_pending(registry: Registry) -> list[int]:
     with registry.session() as session:
         return list(
-            session.scalars(select(Submission.id).where(Submission.status != SUBMISSION_COMPLETED).order_by(Submission.id)).all()
+            session.scalars(
+                select(Submission.id).where(Submission.status != SubmissionStatus.COMPLETED).order_by(Submission.id)
+            ).all()
         )
 
 
@@ -351,10 +358,12 @@ def end_unrun(registry: Registry, owner: str, job_id: int, *, reason: str) -> bo
         result = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
-            .values(status=JobStatus.NOT_STARTED.value, reason=reason, finished_at=now, lease_owner=None, lease_expires_at=None),
+            .values(
+                status=JobStatus.NOT_STARTED, reason=reason, finished_at=now, lease_owner=None, lease_expires_at=None
+            ),
             execution_options={"synchronize_session": False},
         )
-        return result.rowcount == 1
+        return _changed_rows(result) == 1
 
 
 def held_elsewhere(registry: Registry, owner: str, *, submission_ids=None) -> int:

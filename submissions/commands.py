@@ -28,7 +28,9 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, metavar="N",
         help="tasks in flight at once (local default 1; ray default: the cluster's CPU count)",
     )
-    parser.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)")
+    parser.add_argument(
+        "--ray-address", metavar="ADDR", help="Ray cluster address (default $RAY_ADDRESS, else a local Ray)"
+    )
 
 
 def register(subparsers) -> None:
@@ -138,7 +140,9 @@ def _submit(arguments) -> int:
 
     registry = _open(arguments)
     try:
-        receipt = submit(registry, team=arguments.team, name=arguments.name, image=arguments.image, phase=arguments.phase)
+        receipt = submit(
+            registry, team=arguments.team, name=arguments.name, image=arguments.image, phase=arguments.phase
+        )
     finally:
         registry.dispose()
     _stderr(f"submission {receipt.id} to phase {receipt.phase}: image {receipt.image_digest}, {receipt.jobs} jobs")
@@ -174,7 +178,9 @@ def _evaluate(arguments) -> int:
     try:
         scope = _scope(registry, arguments)
         with _executor(arguments) as executor:
-            report = evaluate(registry, executor, submission_ids=scope, lease_seconds=arguments.lease_seconds, progress=_stderr)
+            report = evaluate(
+                registry, executor, submission_ids=scope, lease_seconds=arguments.lease_seconds, progress=_stderr
+            )
     finally:
         registry.dispose()
     print(
@@ -194,10 +200,20 @@ def _rescore(arguments) -> int:
     try:
         scope = _scope(registry, arguments)
         with _executor(arguments) as executor:
-            report = rescore(registry, executor, submission_ids=scope, phase=arguments.phase, everything=arguments.all, progress=_stderr)
+            report = rescore(
+                registry,
+                executor,
+                submission_ids=scope,
+                phase=arguments.phase,
+                everything=arguments.all,
+                progress=_stderr,
+            )
     finally:
         registry.dispose()
-    print(f"{report.cases} cases rescored under rules {report.rules_version}; {len(report.submissions)} submissions updated")
+    print(
+        f"{report.cases} cases rescored under rules {report.rules_version}; "
+        f"{len(report.submissions)} submissions updated"
+    )
     return 0
 
 

@@ -41,14 +41,17 @@ SQLITE_BUSY_TIMEOUT_S = 120
 _PG_MIGRATION_LOCK = 0x5350494445520001
 
 
-def resolve_work_dir(work: Path | str | None = None) -> Path:
-    """The work folder: `work`, else $SPIDER_WORK, else the user's data folder; created if missing."""
+def resolve_work_dir(work: Path | str | None = None, *, create: bool = True) -> Path:
+    """The work folder: `work`, else $SPIDER_WORK, else the user's data folder; created if missing
+    (unless `create` is False: a reader never creates anything)."""
     if work is None:
         work = os.environ.get(WORK_ENV) or None
     if work is None:
         data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         work = Path(data_home) / "spider"
     path = Path(work).expanduser().resolve()
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -74,7 +77,9 @@ def create_db_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
-        raise RegistryError(f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)") from error
+        raise RegistryError(
+            f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)"
+        ) from error
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
@@ -115,7 +120,10 @@ def _alembic_config(connection=None) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise RegistryError(f"no database migration in {MIGRATIONS_DIR}: the installation is incomplete")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -169,10 +177,57 @@ def connect(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def open_registry(db: str | None = None, *, work: Path | str | None = None, migrate: bool = True) -> Registry:
-    """Open (and by default migrate) the registry named by `db`, $SPIDER_DB or the work folder."""
-    work_dir = resolve_work_dir(work)
-    engine = connect(resolve_url(db, work_dir=work_dir), migrate=migrate)
+def connect_read_only(url: str) -> Engine:
+    """An engine that only reads the registry at `url`: it creates no database, migrates nothing, and
+    refuses (RegistryError) a database that does not exist or is not at the newest schema."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise RegistryError(
+            f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)"
+        ) from error
+    if parsed.get_backend_name() == "sqlite":
+        database = Path(parsed.database or "")
+        if not database.is_file():
+            raise RegistryError(
+                f"no registry database at {database.resolve()}: nothing to read (a registry is created by `spider phase set`; "
+                "check --db, --work or $SPIDER_DB)")
+        engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true",
+                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+    elif parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_pre_ping=True, execution_options={"postgresql_readonly": True})
+    else:
+        raise RegistryError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+    try:
+        found = current_revision(engine)
+    except Exception as error:
+        engine.dispose()
+        raise RegistryError(
+            f"cannot read the registry at {parsed.render_as_string(hide_password=True)}: {error}"
+        ) from error
+    expected = head_revision()
+    if found != expected:
+        engine.dispose()
+        where = parsed.render_as_string(hide_password=True)
+        if found is None:
+            raise RegistryError(f"{where} holds no registry (no schema version): nothing to read")
+        raise RegistryError(
+            f"the registry at {where} is at schema {found}, this version reads {expected}: upgrade it first with a "
+            "command that writes (e.g. `spider status --db ...`); a reader never changes it")
+    return engine
+
+
+def open_registry(db: str | None = None, *, work: Path | str | None = None, migrate: bool = True,
+                  read_only: bool = False) -> Registry:
+    """Open (and by default migrate) the registry named by `db`, $SPIDER_DB or the work folder.
+
+    `read_only` opens it for reading only (see `connect_read_only`): nothing is created or changed.
+    """
+    work_dir = resolve_work_dir(work, create=not read_only)
+    url = resolve_url(db, work_dir=work_dir)
+    engine = connect_read_only(url) if read_only else connect(url, migrate=migrate)
     return Registry(engine=engine, work_dir=work_dir, sessions=sessionmaker(engine, expire_on_commit=False))
 
 

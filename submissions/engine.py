@@ -16,12 +16,13 @@ stored output, never run again) or scored (never touched again).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
+from challenge.release import image_path, mask_path
 from submissions import claims
 from submissions.claims import ClaimedJob
 from submissions.db import Registry
@@ -66,10 +67,36 @@ class EngineReport:
     seconds: float = 0.0
 
 
+class TaskKind(str, enum.Enum):
+    """What a dispatched task does with its job."""
+
+    RUN = "run"      # run the submission's container on the case
+    SCORE = "score"  # score the run's stored output
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class _Task:
-    kind: str  # "run" or "score"
+    kind: TaskKind
     job: ClaimedJob
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How one engine run takes and keeps jobs (see `evaluate`)."""
+
+    submission_ids: list[int] | None = None
+    job_function: JobFunction = run_container_job
+    score_function: ScoreFunction | None = None
+    scoring_only: bool = False
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= 0:
+            raise EngineError(f"lease_seconds must be larger than 0, found {self.lease_seconds}")
 
 
 def evaluate(
@@ -89,145 +116,177 @@ def evaluate(
     Returns when no job in scope is left that this engine could take; jobs held by other live
     engines are left to them. `scoring_only` never starts a container (used by rescore).
     """
-    if lease_seconds <= 0:
-        raise EngineError(f"lease_seconds must be larger than 0, found {lease_seconds}")
-    score_function = score_function or _default_score_function()
-    say = progress or (lambda _message: None)
-    owner = claims.new_owner()
-    report = EngineReport()
-    began = time.monotonic()
-    renew_every = max(0.05, lease_seconds / 3)
-    in_flight: dict[Future, _Task] = {}
-    # Jobs whose task raised in this run are not taken again by it: a node or engine problem must
-    # not burn a job's attempts in a tight loop. They wait for the next run (or another engine).
-    raised: set[int] = set()
-    consecutive_errors = 0
-    stop_error: str | None = None
-    claims.expire_dead_local_leases(registry)
-    try:
-        for submission_id in claims.ready_to_complete(registry, submission_ids):
-            _complete(registry, submission_id, report, say)
+    settings = EngineSettings(submission_ids, job_function, score_function, scoring_only, lease_seconds, max_attempts)
+    return _EngineRun(registry, executor, settings, progress or (lambda _message: None)).run()
+
+
+class _EngineRun:
+    """The state of one `evaluate` call: the tasks in flight, the report, and why it must stop."""
+
+    def __init__(self, registry: Registry, executor: Executor, settings: EngineSettings,
+                 say: Callable[[str], None]):
+        self.registry = registry
+        self.executor = executor
+        self.settings = settings
+        self.score_function = settings.score_function or _default_score_function()
+        self.say = say
+        self.owner = claims.new_owner()
+        self.report = EngineReport()
+        self.in_flight: dict[Future, _Task] = {}
+        # Jobs whose task raised in this run are not taken again by it: a node or engine problem must
+        # not burn a job's attempts in a tight loop. They wait for the next run (or another engine).
+        self.raised: set[int] = set()
+        self.consecutive_errors = 0
+        self.stop_error: str | None = None
+        self.renew_every = max(0.05, settings.lease_seconds / 3)
+
+    def run(self) -> EngineReport:
+        began = time.monotonic()
+        claims.expire_dead_local_leases(self.registry)
+        try:
+            for submission_id in claims.ready_to_complete(self.registry, self.settings.submission_ids):
+                self._complete(submission_id)
+            self._loop()
+        except BaseException:
+            self._give_back_in_flight()
+            raise
+        self.report.seconds = time.monotonic() - began
+        self.report.held_by_others = claims.held_elsewhere(self.registry, self.owner,
+                                                           submission_ids=self.settings.submission_ids)
+        if self.stop_error is not None:
+            raise EngineError(f"the engine stopped: {self.stop_error}. Jobs not done stay pending; "
+                              "fix the cause and run it again.")
+        return self.report
+
+    def _loop(self) -> None:
         last_renewal = time.monotonic()
         while True:
-            if stop_error is None:
-                if not scoring_only:
-                    report.failed_after_attempts += claims.fail_exhausted(
-                        registry, max_attempts=max_attempts, submission_ids=submission_ids
-                    )
-                room = executor.capacity - len(in_flight)
-                for job in claims.claim_scores(registry, owner, limit=room, lease_seconds=lease_seconds,
-                                               submission_ids=submission_ids, exclude=raised):
-                    _dispatch_score(executor, score_function, job, in_flight)
-                room = executor.capacity - len(in_flight)
-                if not scoring_only:
-                    for job in claims.claim_runs(registry, owner, limit=room, lease_seconds=lease_seconds,
-                                                 submission_ids=submission_ids, exclude=raised):
-                        _dispatch_run(executor, registry, job_function, job, in_flight)
-                        say(f"submission {job.submission_id} case {job.case}: started (attempt {job.attempt})")
-            if not in_flight:
-                break
-            done, _ = wait(list(in_flight), timeout=renew_every, return_when=FIRST_COMPLETED)
+            if self.stop_error is None:
+                self._take_jobs()
+            if not self.in_flight:
+                return
+            done, _ = wait(list(self.in_flight), timeout=self.renew_every, return_when=FIRST_COMPLETED)
             for future in done:
-                task = in_flight.pop(future)
-                error = future.exception()
-                if error is not None:
-                    consecutive_errors += 1
-                    if _task_failed(registry, owner, task, error, max_attempts, report, say):
-                        raised.add(task.job.job_id)
-                    if consecutive_errors >= MAX_CONSECUTIVE_TASK_ERRORS and stop_error is None:
-                        stop_error = f"{consecutive_errors} tasks in a row raised; the last: {error!r}"
-                    continue
-                consecutive_errors = 0
-                if task.kind == "run":
-                    _run_finished(registry, owner, executor, score_function, task.job, future.result(), lease_seconds, in_flight, report, say)
-                else:
-                    _score_finished(registry, owner, task.job, future.result(), report, say)
-            if in_flight and time.monotonic() - last_renewal >= renew_every:
-                claims.renew(registry, owner, {task.job.job_id for task in in_flight.values()}, lease_seconds=lease_seconds)
+                self._finished(self.in_flight.pop(future), future)
+            if self.in_flight and time.monotonic() - last_renewal >= self.renew_every:
+                claims.renew(self.registry, self.owner, {task.job.job_id for task in self.in_flight.values()},
+                             lease_seconds=self.settings.lease_seconds)
                 last_renewal = time.monotonic()
-    except BaseException:
-        # Interrupted (Ctrl-C, an error): give the jobs back now rather than when leases expire.
-        for task in in_flight.values():
+
+    def _take_jobs(self) -> None:
+        settings = self.settings
+        if not settings.scoring_only:
+            self.report.failed_after_attempts += claims.fail_exhausted(
+                self.registry, max_attempts=settings.max_attempts, submission_ids=settings.submission_ids)
+        for job in claims.claim_scores(self.registry, self.owner, limit=self._room(),
+                                       lease_seconds=settings.lease_seconds, submission_ids=settings.submission_ids,
+                                       exclude=self.raised):
+            self._dispatch_score(job)
+        if settings.scoring_only:
+            return
+        for job in claims.claim_runs(self.registry, self.owner, limit=self._room(),
+                                     lease_seconds=settings.lease_seconds, submission_ids=settings.submission_ids,
+                                     exclude=self.raised):
+            self._dispatch_run(job)
+            self.say(f"submission {job.submission_id} case {job.case}: started (attempt {job.attempt})")
+
+    def _room(self) -> int:
+        return self.executor.capacity - len(self.in_flight)
+
+    def _dispatch_run(self, job: ClaimedJob) -> None:
+        spec = JobSpec(
+            job_id=job.job_id,
+            submission_id=job.submission_id,
+            case=job.case,
+            attempt=job.attempt,
+            image_digest=job.image_digest,
+            image_archive=job.image_archive,
+            input_image=str(image_path(job.data_dir, job.case)),
+            job_dir=str(job_attempt_dir(self.registry.work_dir, job.submission_id, job.job_id, job.attempt)),
+            phase=job.phase,
+        )
+        resources = Resources(cpus=job.phase.cpus, memory_bytes=job.phase.memory_bytes, gpus=job.phase.gpus)
+        future = self.executor.submit(self.settings.job_function, spec, resources=resources)
+        self.in_flight[future] = _Task(TaskKind.RUN, job)
+
+    def _dispatch_score(self, job: ClaimedJob) -> None:
+        spec = ScoreSpec(
+            job_id=job.job_id,
+            case=job.case,
+            reference_mask=str(mask_path(job.data_dir, job.case)),
+            job_status=job.status,
+            reason=job.reason,
+            output_path=job.output_path,
+        )
+        future = self.executor.submit(self.score_function, spec, resources=SCORING_RESOURCES)
+        self.in_flight[future] = _Task(TaskKind.SCORE, job)
+
+    def _finished(self, task: _Task, future: Future) -> None:
+        error = future.exception()
+        if error is not None:
+            self._task_raised(task, error)
+            return
+        self.consecutive_errors = 0
+        if task.kind is TaskKind.RUN:
+            self._run_finished(task.job, future.result())
+        else:
+            self._score_finished(task.job, future.result())
+
+    def _task_raised(self, task: _Task, error: BaseException) -> None:
+        self.consecutive_errors += 1
+        if self._give_back_or_end(task, error):
+            self.raised.add(task.job.job_id)
+        if self.consecutive_errors >= MAX_CONSECUTIVE_TASK_ERRORS and self.stop_error is None:
+            self.stop_error = f"{self.consecutive_errors} tasks in a row raised; the last: {error!r}"
+
+    def _run_finished(self, job: ClaimedJob, outcome: JobOutcome) -> None:
+        if not claims.record_run(self.registry, self.owner, job.job_id, outcome,
+                                 lease_seconds=self.settings.lease_seconds):
+            self.report.lost_leases += 1
+            self.say(f"submission {job.submission_id} case {job.case}: lease lost; another engine took the job over")
+            return
+        self.report.runs += 1
+        self.say(f"submission {job.submission_id} case {job.case}: {outcome.status} in {outcome.seconds:.1f} s")
+        self._dispatch_score(dataclasses.replace(job, status=outcome.status, reason=outcome.reason,
+                                                 output_path=outcome.output_path))
+
+    def _score_finished(self, job: ClaimedJob, score: CaseScore) -> None:
+        if not claims.record_score(self.registry, self.owner, job, score):
+            self.report.lost_leases += 1
+            return
+        self.report.scored += 1
+        if job.submission_id in claims.ready_to_complete(self.registry, [job.submission_id]):
+            self._complete(job.submission_id)
+
+    def _complete(self, submission_id: int) -> None:
+        path, rules_version = write_metrics(self.registry, submission_id)
+        with self.registry.session() as session, session.begin():
+            completed = claims.complete_if_scored(session, submission_id, rules_version=rules_version,
+                                                  metrics_path=str(path))
+        if completed:
+            self.report.completed.append(submission_id)
+            self.say(f"submission {submission_id}: completed; results in {path}")
+
+    def _give_back_or_end(self, task: _Task, error: BaseException) -> bool:
+        """Give the job back (True), or end it as not_started after its last attempt (False)."""
+        job, max_attempts = task.job, self.settings.max_attempts
+        message = f"{type(error).__name__}: {error}"
+        if task.kind is TaskKind.RUN and job.attempt >= max_attempts:
+            claims.end_unrun(self.registry, self.owner, job.job_id,
+                             reason=f"could not be run in {max_attempts} attempts; last error: {message}")
+            self.report.failed_after_attempts.append(job.job_id)
+            self.say(f"submission {job.submission_id} case {job.case}: not started after {max_attempts} attempts "
+                     f"({message})")
+            return False
+        claims.release(self.registry, self.owner, job.job_id, reason=f"attempt {job.attempt} raised {message}")
+        self.report.retried_later += 1
+        self.say(f"submission {job.submission_id} case {job.case}: {task.kind} task raised {message}; job given back")
+        return True
+
+    def _give_back_in_flight(self) -> None:
+        """Interrupted (Ctrl-C, an error): give the jobs back now rather than when leases expire."""
+        for task in self.in_flight.values():
             try:
-                claims.release(registry, owner, task.job.job_id, reason="the engine was interrupted")
-            except Exception:
+                claims.release(self.registry, self.owner, task.job.job_id, reason="the engine was interrupted")
+            except Exception:  # best effort: already failing
                 pass
-        raise
-    report.seconds = time.monotonic() - began
-    report.held_by_others = claims.held_elsewhere(registry, owner, submission_ids=submission_ids)
-    if stop_error is not None:
-        raise EngineError(f"the engine stopped: {stop_error}. Jobs not done stay pending; fix the cause and run it again.")
-    return report
-
-
-def _dispatch_run(executor: Executor, registry: Registry, job_function: JobFunction, job: ClaimedJob, in_flight) -> None:
-    data_dir = Path(job.data_dir)
-    spec = JobSpec(
-        job_id=job.job_id,
-        submission_id=job.submission_id,
-        case=job.case,
-        attempt=job.attempt,
-        image_digest=job.image_digest,
-        image_archive=job.image_archive,
-        input_image=str(data_dir / "images" / f"{job.case}.mha"),
-        job_dir=str(job_attempt_dir(registry.work_dir, job.submission_id, job.job_id, job.attempt)),
-        phase=job.phase,
-    )
-    resources = Resources(cpus=job.phase.cpus, memory_bytes=job.phase.memory_bytes, gpus=job.phase.gpus)
-    in_flight[executor.submit(job_function, spec, resources=resources)] = _Task("run", job)
-
-
-def _dispatch_score(executor: Executor, score_function: ScoreFunction, job: ClaimedJob, in_flight) -> None:
-    spec = ScoreSpec(
-        job_id=job.job_id,
-        case=job.case,
-        reference_mask=str(Path(job.data_dir) / "masks" / f"{job.case}.mha"),
-        job_status=job.status,
-        reason=job.reason,
-        output_path=job.output_path,
-    )
-    in_flight[executor.submit(score_function, spec, resources=SCORING_RESOURCES)] = _Task("score", job)
-
-
-def _run_finished(registry, owner, executor, score_function, job: ClaimedJob, outcome: JobOutcome, lease_seconds, in_flight, report, say) -> None:
-    if not claims.record_run(registry, owner, job.job_id, outcome, lease_seconds=lease_seconds):
-        report.lost_leases += 1
-        say(f"submission {job.submission_id} case {job.case}: lease lost; another engine took the job over")
-        return
-    report.runs += 1
-    say(f"submission {job.submission_id} case {job.case}: {outcome.status} in {outcome.seconds:.1f} s")
-    finished = dataclasses.replace(job, status=outcome.status, reason=outcome.reason, output_path=outcome.output_path)
-    _dispatch_score(executor, score_function, finished, in_flight)
-
-
-def _score_finished(registry, owner, job: ClaimedJob, score: CaseScore, report, say) -> None:
-    if not claims.record_score(registry, owner, job, score):
-        report.lost_leases += 1
-        return
-    report.scored += 1
-    if job.submission_id in claims.ready_to_complete(registry, [job.submission_id]):
-        _complete(registry, job.submission_id, report, say)
-
-
-def _complete(registry: Registry, submission_id: int, report: EngineReport, say) -> None:
-    path, rules_version = write_metrics(registry, submission_id)
-    with registry.session() as session, session.begin():
-        completed = claims.complete_if_scored(session, submission_id, rules_version=rules_version, metrics_path=str(path))
-    if completed:
-        report.completed.append(submission_id)
-        say(f"submission {submission_id}: completed; results in {path}")
-
-
-def _task_failed(registry, owner, task: _Task, error: BaseException, max_attempts: int, report, say) -> bool:
-    """Give the job back (True), or end it as not_started after its last attempt (False)."""
-    job = task.job
-    message = f"{type(error).__name__}: {error}"
-    if task.kind == "run" and job.attempt >= max_attempts:
-        claims.end_unrun(registry, owner, job.job_id, reason=f"could not be run in {max_attempts} attempts; last error: {message}")
-        report.failed_after_attempts.append(job.job_id)
-        say(f"submission {job.submission_id} case {job.case}: not started after {max_attempts} attempts ({message})")
-        return False
-    claims.release(registry, owner, job.job_id, reason=f"attempt {job.attempt} raised {message}")
-    report.retried_later += 1
-    say(f"submission {job.submission_id} case {job.case}: {task.kind} task raised {message}; job given back")
-    return True

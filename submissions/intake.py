@@ -18,6 +18,7 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -111,7 +112,7 @@ def set_phase(
         record = session.scalar(select(PhaseRecord).where(PhaseRecord.name == name).with_for_update())
         base = declared if record is None else phase_of(record)
         phase = base.with_overrides(time_limit_seconds=time_limit_seconds, memory=memory)
-        changes = {}
+        changes: dict[str, Any] = {}
         if cpus is not None:
             changes["cpus"] = float(cpus)
         if max_submissions is not None:
@@ -120,7 +121,7 @@ def set_phase(
             changes["submission_period"] = per
         phase = dataclasses.replace(phase, **changes)
         created = record is None
-        if created:
+        if record is None:
             record = PhaseRecord(name=name)
             session.add(record)
         else:

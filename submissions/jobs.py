@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from challenge.phases import Phase
+from challenge.results import ScoreRow
+from challenge.statuses import ENDED_JOB_STATUSES, JobStatus
+from evaluation.report import CaseOutcome
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,24 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a run ended: `status` is from the runner's closed set (evaluation.runner.status)."""
+    """How a run ended: `status` is one of challenge.statuses.ENDED_JOB_STATUSES."""
 
-    status: str
+    status: JobStatus
     reason: str
     exit_code: int | None
     seconds: float
     log_path: str | None
     output_path: str | None
+
+    def __post_init__(self) -> None:
+        try:
+            status = JobStatus(self.status)
+        except ValueError:
+            raise ValueError(f"a run ends with one of {[s.value for s in ENDED_JOB_STATUSES]}, "
+                             f"found {self.status!r}") from None
+        if not status.ended:
+            raise ValueError(f"a run ends with one of {[s.value for s in ENDED_JOB_STATUSES]}, found {status.value!r}")
+        object.__setattr__(self, "status", status)
 
 
 @dataclass(frozen=True)
@@ -49,34 +62,18 @@ class ScoreSpec:
     job_id: int
     case: str
     reference_mask: str
-    job_status: str
+    job_status: JobStatus
     reason: str | None
     output_path: str | None
 
 
 @dataclass(frozen=True)
-class ResultRow:
-    """One row of the long result table (the layout of cases.csv); `label` is the scored mask
-    value of a level's row (None for a group's row), as in evaluation.rows.ScoreRow."""
-
-    case: str
-    structure: str
-    level: str
-    metric: str
-    value: float
-    status: str
-    label: int | None = None
-
-
-@dataclass(frozen=True)
 class CaseScore:
-    """A case's rows, the rules version they follow, and how the case entered the results:
-    `case_status` 'scored', 'missing' or 'invalid' (evaluation.rows.CaseStatus) with the reason."""
+    """A case's rows, the rules version they follow, and how the case entered the results."""
 
     rules_version: str
-    rows: tuple[ResultRow, ...]
-    case_status: str
-    case_reason: str
+    outcome: CaseOutcome
+    rows: tuple[ScoreRow, ...]
 
 
 JobFunction = Callable[[JobSpec], JobOutcome]
@@ -99,7 +96,7 @@ def run_container_job(spec: JobSpec) -> JobOutcome:
         job_dir=Path(spec.job_dir),
     )
     return JobOutcome(
-        status=str(result.status.value),
+        status=result.status,
         reason=result.reason,
         exit_code=result.exit_code,
         seconds=float(result.seconds),

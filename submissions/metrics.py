@@ -8,9 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from challenge.rules import RULES_VERSION
-from evaluation.profiles import column_name
 from evaluation.report import CASES_FILE, CaseOutcome, build_report, cases_csv_text, metrics_json_text
-from evaluation.rows import CaseStatus, RowStatus, ScoreRow
 from submissions.db import Registry
 from submissions.errors import EngineError
 from submissions.layout import metrics_path, write_atomically
@@ -23,7 +21,9 @@ def write_metrics(registry: Registry, submission_id: int) -> tuple[Path, str]:
     registry's rows; returns the metrics path and the rules version of the rows."""
     with registry.session() as session:
         jobs = session.execute(
-            select(Job.case, Job.case_status, Job.case_reason).where(Job.submission_id == submission_id).order_by(Job.case)
+            select(Job.case, Job.case_status, Job.case_reason)
+            .where(Job.submission_id == submission_id)
+            .order_by(Job.case)
         ).all()
         results = session.scalars(select(Result).where(Result.submission_id == submission_id).order_by(Result.id)).all()
     unscored = [case for case, status, _ in jobs if status is None]
@@ -32,12 +32,9 @@ def write_metrics(registry: Registry, submission_id: int) -> tuple[Path, str]:
     versions = {row.rules_version for row in results}
     if len(versions) > 1:
         raise EngineError(f"submission {submission_id}: results of several rules versions {sorted(versions)}")
-    outcomes = [CaseOutcome(case, CaseStatus(status), reason or "") for case, status, reason in jobs]
-    rows = [
-        ScoreRow(r.case, r.structure, r.level, r.metric, r.value, RowStatus(r.status),
-                 column_name(r.structure, r.level, r.metric), label=r.label)
-        for r in results
-    ]
+    # Every status is set (unscored cases raised above); the filter narrows the type.
+    outcomes = [CaseOutcome(case, status, reason or "") for case, status, reason in jobs if status is not None]
+    rows = [result.as_row() for result in results]
     version = versions.pop() if versions else RULES_VERSION
     report = dataclasses.replace(build_report(SCORING_PROFILE, outcomes, rows), rules_version=version)
     path = metrics_path(registry.work_dir, submission_id)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -19,17 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Job statuses the engine owns; every other status comes from the runner's closed set
-# (evaluation.runner) and means the container run has ended.
-PENDING = "pending"
-RUNNING = "running"
-ENGINE_STATUSES = (PENDING, RUNNING)
-
-# Submission statuses.
-SUBMISSION_PENDING = "pending"        # jobs created, none finished
-SUBMISSION_EVALUATING = "evaluating"  # some jobs ended or are being (re)scored
-SUBMISSION_COMPLETED = "completed"    # every job scored and metrics.json written
-SUBMISSION_STATUSES = (SUBMISSION_PENDING, SUBMISSION_EVALUATING, SUBMISSION_COMPLETED)
+from challenge.results import ScoreRow
+from challenge.statuses import CaseStatus, JobStatus, RowStatus, SubmissionStatus
+from submissions.records import JobRecord
 
 
 def utcnow() -> dt.datetime:
@@ -68,6 +62,29 @@ class MetricValue(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return math.nan if value is None else float(value)
+
+
+class StatusValue(TypeDecorator):
+    """A challenge.statuses enum stored as its value (plain text) and read back as the enum."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[enum.Enum], length: int = 32):
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: Any, dialect) -> str | None:
+        if value is None:
+            return None
+        try:
+            return self.enum_type(value).value
+        except ValueError:
+            allowed = [member.value for member in self.enum_type]
+            raise ValueError(f"{self.enum_type.__name__} must be one of {allowed}, found {value!r}") from None
+
+    def process_result_value(self, value: Any, dialect) -> enum.Enum | None:
+        return None if value is None else self.enum_type(value)
 
 
 class Base(DeclarativeBase):
@@ -142,7 +159,8 @@ class Submission(Base):
     image_archive: Mapped[str | None] = mapped_column(Text, nullable=True)
     source: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default=SUBMISSION_PENDING)
+    status: Mapped[SubmissionStatus] = mapped_column(StatusValue(SubmissionStatus, 16),
+                                                     default=SubmissionStatus.PENDING)
     rules_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
     metrics_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -155,8 +173,8 @@ class Submission(Base):
 class Job(Base):
     """One container run of a submission on one case, and the state of scoring its output.
 
-    `status` is 'pending' or 'running' while the engine owns the job, then the runner's status
-    for the run. `lease_owner`/`lease_expires_at` mark the engine that holds the job (to run
+    `status` is pending or running while the engine owns the job, then how the run ended
+    (challenge.statuses.JobStatus). `lease_owner`/`lease_expires_at` mark the engine that holds the job (to run
     or to score it); a lease that expires is taken over. `scored_rules_version` is set when
     the case's result rows are stored, with `case_status` (scored, missing or invalid: how the
     case entered the results) and `case_reason` (why it is missing or invalid).
@@ -171,7 +189,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
     case: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(32), default=PENDING)
+    status: Mapped[JobStatus] = mapped_column(StatusValue(JobStatus, 32), default=JobStatus.PENDING)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -184,10 +202,14 @@ class Job(Base):
     output_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     scored_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     scored_rules_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    case_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    case_status: Mapped[CaseStatus | None] = mapped_column(StatusValue(CaseStatus, 16), nullable=True)
     case_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
+
+    def as_record(self) -> JobRecord:
+        return JobRecord(self.case, self.status, self.reason, self.seconds, self.log_path, self.attempts,
+                         self.output_path, self.case_status)
 
 
 class Result(Base):
@@ -205,5 +227,15 @@ class Result(Base):
     label: Mapped[int | None] = mapped_column(Integer, nullable=True)
     metric: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(MetricValue, nullable=True)
-    status: Mapped[str] = mapped_column(String(64))
+    status: Mapped[RowStatus] = mapped_column(StatusValue(RowStatus, 64))
     rules_version: Mapped[str] = mapped_column(String(32))
+
+    def as_row(self) -> ScoreRow:
+        return ScoreRow(self.case, self.structure, self.level, self.metric, self.value, self.status, self.label)
+
+    @staticmethod
+    def values_of(row: ScoreRow, *, job_id: int, submission_id: int, rules_version: str) -> dict[str, Any]:
+        """The column values that store `row` (for a bulk insert)."""
+        return dict(job_id=job_id, submission_id=submission_id, case=row.case, structure=row.structure,
+                    level=row.level, label=row.label, metric=row.metric, value=row.value, status=row.status,
+                    rules_version=rules_version)

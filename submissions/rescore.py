@@ -56,5 +56,16 @@ def rescore(
     if phase is not None:
         scope = _in_phase(registry, phase, submission_ids)
     touched = claims.reset_scores(registry, submission_ids=scope, stale_for=None if everything else rules_version)
-    report = evaluate(registry, executor, submission_ids=scope, score_function=score_function, scoring_only=True, progress=progress)
-    return RescoreReport(cases=report.scored, submissions=tuple(sorted(set(touched) | set(report.completed))), rules_version=rules_version)
+    report = evaluate(
+        registry,
+        executor,
+        submission_ids=scope,
+        score_function=score_function,
+        scoring_only=True,
+        progress=progress,
+    )
+    return RescoreReport(
+        cases=report.scored,
+        submissions=tuple(sorted(set(touched) | set(report.completed))),
+        rules_version=rules_version,
+    )

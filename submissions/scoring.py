@@ -4,63 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import SimpleITK as sitk
-
-from challenge.errors import UnreadableFileError
-from challenge.geometry import Geometry
 from challenge.rules import RULES_VERSION
-from evaluation.errors import InvalidPredictionError
-from evaluation.prediction import read_prediction
-from evaluation.rows import CaseStatus, RowStatus
-from evaluation.runner.status import JobStatus
-from evaluation.score import score_case
-from submissions.jobs import CaseScore, ResultRow, ScoreSpec
+from challenge.statuses import JobStatus
+from evaluation.prediction import Prediction
+from evaluation.score import read_reference, score_prediction
+from submissions.jobs import CaseScore, ScoreSpec
 
 SCORING_PROFILE = "full"
 """The evaluation.profiles profile every registry result is computed with."""
 
-# Runs that produced a file the contract rejects; every other unsuccessful run has no prediction.
-_INVALID_RUN_STATUSES = frozenset({JobStatus.INVALID_OUTPUT.value, JobStatus.OUTPUT_TOO_LARGE.value})
 
-
-def _read_reference(path: Path):
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        lines = str(error).strip().splitlines()
-        raise UnreadableFileError(f"reference mask {path} cannot be read: {lines[-1] if lines else error}") from error
-    return sitk.GetArrayFromImage(image), Geometry.of(image)
+def prediction_of(spec: ScoreSpec) -> Prediction:
+    """What the run left for scoring: a file the output check accepted (not checked again), a file
+    it rejected (invalid), or nothing (missing), with the run's reason."""
+    if spec.job_status is JobStatus.SUCCEEDED and spec.output_path:
+        return Prediction.file(Path(spec.output_path), checked=True)
+    if spec.job_status.left_invalid_output:
+        return Prediction.invalid(spec.reason or f"the job ended {spec.job_status}")
+    return Prediction.missing(spec.reason or f"the job ended {spec.job_status} without a prediction")
 
 
 def score_job(spec: ScoreSpec) -> CaseScore:
     """The case's long result rows under the current rules; a failed or invalid run is scored by the
     missing-case rule with the run's reason. Raises only when the reference cannot be read."""
-    reference, geometry = _read_reference(Path(spec.reference_mask))
-    prediction = None
-    if spec.job_status == JobStatus.SUCCEEDED.value and spec.output_path:
-        try:
-            prediction = read_prediction(Path(spec.output_path), geometry)
-            status, reason = CaseStatus.SCORED, ""
-        except InvalidPredictionError as error:
-            status, reason = CaseStatus.INVALID, error.reason
-    elif spec.job_status in _INVALID_RUN_STATUSES:
-        status, reason = CaseStatus.INVALID, spec.reason or f"the job ended {spec.job_status}"
-    else:
-        status, reason = CaseStatus.MISSING, spec.reason or f"the job ended {spec.job_status} without a prediction"
-    missing_status = RowStatus.INVALID if status is CaseStatus.INVALID else RowStatus.MISSING
-    try:
-        rows = score_case(reference, prediction, geometry.spacing_zyx_mm, profile=SCORING_PROFILE, case=spec.case,
-                          missing_status=missing_status)
-    except InvalidPredictionError as error:
-        status, reason = CaseStatus.INVALID, error.reason
-        rows = score_case(reference, None, geometry.spacing_zyx_mm, profile=SCORING_PROFILE, case=spec.case,
-                          missing_status=RowStatus.INVALID)
-    return CaseScore(
-        rules_version=RULES_VERSION,
-        rows=tuple(
-            ResultRow(r.case, r.structure, r.level, r.metric, float(r.value), r.status.value, r.label)
-            for r in rows
-        ),
-        case_status=status.value,
-        case_reason=reason,
-    )
+    result = score_prediction(spec.case, read_reference(Path(spec.reference_mask)), prediction_of(spec),
+                              profile=SCORING_PROFILE)
+    return CaseScore(rules_version=RULES_VERSION, outcome=result.outcome, rows=result.rows)

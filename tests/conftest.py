@@ -33,7 +33,9 @@ def tiny_mask_array(shape_zyx=(24, 20, 6)) -> np.ndarray:
     return mask
 
 
-def to_image(array: np.ndarray, *, spacing=TINY_SPACING_XYZ, direction=TINY_DIRECTION, origin=TINY_ORIGIN) -> sitk.Image:
+def to_image(
+    array: np.ndarray, *, spacing=TINY_SPACING_XYZ, direction=TINY_DIRECTION, origin=TINY_ORIGIN
+) -> sitk.Image:
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(spacing)
     image.SetDirection(direction)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from challenge.geometry import three_floats
+
 CURVE_STEP_MM = 0.25
 
 
@@ -123,8 +125,8 @@ class SpineCurve:
         lateral = (1.0, 0.0, 0.0)
         posterior = (0.0, math.cos(phi), math.sin(phi))
         superior = (0.0, -math.sin(phi), math.cos(phi))
-        axes = tuple(tuple(float(col[row]) for col in (lateral, posterior, superior)) for row in range(3))
-        return Frame(center_mm=tuple(float(v) for v in self.point(s_mm)), axes=axes)
+        axes = tuple(three_floats(col[row] for col in (lateral, posterior, superior)) for row in range(3))
+        return Frame(center_mm=three_floats(self.point(s_mm)), axes=axes)
 
     def at_height(self, z_mm):
         """Arc length, y and x of the curve at physical height z (the curve rises monotonically)."""

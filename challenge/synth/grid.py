@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from challenge.geometry import three_floats, three_ints
+
 _LETTER_AXIS = {"L": (0, 1.0), "R": (0, -1.0), "P": (1, 1.0), "A": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
 
 # Orientation codes seen for sagittal series, with relative frequency.
@@ -108,9 +110,9 @@ def build_grid(
     half_extent = direction @ (np.asarray(spacing_mm) * (np.asarray(size) - 1) / 2.0)
     origin = np.asarray(center_mm, dtype=float) - half_extent
     return SeriesGrid(
-        size=tuple(int(v) for v in size),
-        spacing_mm=tuple(float(v) for v in spacing_mm),
-        origin_mm=tuple(round(float(v), 4) for v in origin),
+        size=three_ints(size),
+        spacing_mm=three_floats(spacing_mm),
+        origin_mm=three_floats(round(float(v), 4) for v in origin),
         direction=tuple(float(v) for v in direction.ravel()),
         orientation=orientation,
         oblique_deg=float(oblique_deg),

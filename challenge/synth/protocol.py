@@ -9,6 +9,7 @@ from typing import Mapping
 
 import numpy as np
 
+from challenge.geometry import three_floats, three_ints
 from challenge.synth.anatomy import PatientAnatomy
 from challenge.synth.errors import SynthError
 from challenge.synth.grid import (
@@ -111,9 +112,9 @@ def plan_series(
             slices_full = int(rng.integers(12, 21))
         inplane = max(16, int(round(inplane_full / voxel_scale)))
         slices = max(3, int(round(slices_full / voxel_scale)))
-        size = tuple(slices if axis == slice_axis else inplane for axis in range(3))
+        size = three_ints(slices if axis == slice_axis else inplane for axis in range(3))
     else:
-        size = tuple(int(v) for v in size_xyz)
+        size = three_ints(size_xyz)
         slice_axis = int(np.argmin(size))
         if orientation[slice_axis] not in "LR":
             pool = SPACE_ORIENTATIONS if sequence == SPACE else TSE_ORIENTATIONS
@@ -123,7 +124,7 @@ def plan_series(
             f"a {sequence} series of {' x '.join(map(str, size))} voxels exceeds the limit of {MAX_VOXELS:,}; "
             "ask for a smaller size or a larger voxel scale"
         )
-    spacing = tuple((slice_mm if axis == slice_axis else pixel_mm) * voxel_scale for axis in range(3))
+    spacing = three_floats((slice_mm if axis == slice_axis else pixel_mm) * voxel_scale for axis in range(3))
 
     direction = rotation_about_left_right(oblique_deg) @ orientation_matrix(orientation)
     columns = [direction[:, axis] for axis in range(3)]

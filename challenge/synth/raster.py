@@ -84,8 +84,13 @@ def physical_coordinates(grid: SeriesGrid, box: Box | None = None) -> list:
     return local_coordinates(grid, _IDENTITY, box or full_box(grid))
 
 
+class Shape(Protocol):
+    def bounds(self) -> Bounds:
+        """The local bounding box (challenge.synth.shapes)."""
+
+
 class Fill(Protocol):
-    def render(self, contrast: Contrast, shape, a, b, c) -> tuple[np.ndarray, object]:
+    def render(self, contrast: Contrast, shape, a, b, c) -> tuple[np.ndarray, np.ndarray | float]:
         """(depth in mm, positive inside; signal values broadcastable to it)."""
 
 
@@ -94,7 +99,7 @@ class Part:
     """A shape in a frame, filled with tissue signal, written to the mask as `label` (0: not labelled)."""
 
     frame: Frame
-    shape: object
+    shape: Shape
     fill: Fill
     label: int = 0
 

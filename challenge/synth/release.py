@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
+from challenge.images import read_header
 from challenge.synth.contrast import SEQUENCES
 from challenge.synth.errors import OutputFolderError, SynthError
 from challenge.synth.protocol import SPACE, patient_protocol
@@ -269,9 +270,7 @@ def _grading_row(patient_id: int, grading) -> dict[str, str]:
 
 def describe_image(path: Path) -> str:
     """One line about a written image: name, size and spacing (x, y, z), from its header only."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
-    size = " x ".join(str(v) for v in reader.GetSize())
-    spacing = " x ".join(f"{v:.3g}" for v in reader.GetSpacing())
+    geometry = read_header(path)
+    size = " x ".join(str(v) for v in geometry.size)
+    spacing = " x ".join(f"{v:.3g}" for v in geometry.spacing_mm)
     return f"{Path(path).stem}: {size} voxels, spacing {spacing} mm"

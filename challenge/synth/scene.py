@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from challenge.geometry import three_floats
 from challenge.labels import SPINAL_CANAL, disc_value, vertebra_value
 from challenge.synth.anatomy import Disc, Frame, PatientAnatomy, Vertebra
 from challenge.synth.contrast import Contrast
@@ -69,7 +70,7 @@ class DiscTissue:
         v = (b - 0.1 * shape.half_depth_posterior) / (0.5 * shape.half_depth_posterior)
         radial = np.clip((1.0 - np.sqrt(u * u + v * v)) / 0.3, 0.0, 1.0)
         vertical = np.clip((0.5 - np.abs(fraction - 0.5)) / 0.25, 0.0, 1.0)
-        nucleus = contrast.nucleus(self.pfirrmann)
+        nucleus: float | np.ndarray = contrast.nucleus(self.pfirrmann)
         if self.pfirrmann >= 2:
             cleft = np.abs(fraction - 0.5) < 0.07
             nucleus = np.where(cleft, nucleus * contrast.cleft, nucleus)
@@ -278,8 +279,8 @@ def _frame_with_lean(center: np.ndarray, superior: np.ndarray) -> Frame:
     lateral = (1.0, 0.0, 0.0)
     posterior = (0.0, math.cos(phi), math.sin(phi))
     up = (0.0, -math.sin(phi), math.cos(phi))
-    axes = tuple(tuple(float(col[row]) for col in (lateral, posterior, up)) for row in range(3))
-    return Frame(center_mm=tuple(float(v) for v in center), axes=axes)
+    axes = tuple(three_floats(col[row] for col in (lateral, posterior, up)) for row in range(3))
+    return Frame(center_mm=three_floats(center), axes=axes)
 
 
 def _disc_part(

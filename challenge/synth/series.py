@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from challenge.geometry import three_floats, three_ints
 from challenge.labels import (
     DISC_OFFSET,
     PARTIAL_VERTEBRA_OFFSET,
@@ -109,7 +110,7 @@ def make_series(
         orientation=protocol.orientations[sequence],
         rng=rng,
         voxel_scale=float(voxel_scale),
-        size_xyz=tuple(size_xyz) if size_xyz is not None else None,
+        size_xyz=three_ints(size_xyz) if size_xyz is not None else None,
     )
     grid = plan.grid
     contrast = CONTRASTS[sequence]
@@ -172,7 +173,7 @@ def _acquire(signal: np.ndarray, *, grid: SeriesGrid, sequence: str, rng: np.ran
     """Blur, bias field, Rician noise and integer storage of the relative signal (in place)."""
     slice_array_axis = 2 - grid.slice_axis
     space = sequence == SPACE
-    sigma = tuple((0.5 if space else 0.2) if axis == slice_array_axis else 0.45 for axis in range(3))
+    sigma = three_floats((0.5 if space else 0.2) if axis == slice_array_axis else 0.45 for axis in range(3))
     blur(signal, sigma_voxels_zyx=sigma)
     x, y, z = physical_coordinates(grid)
     center = grid.center_mm()

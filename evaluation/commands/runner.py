@@ -21,9 +21,15 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("image", metavar="IMAGE", help="image tag or id, or a `docker save` tarball")
-    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="SPIDER-layout folder (images/, masks/)")
-    parser.add_argument("--out", required=True, type=Path, metavar="OUT", help="folder for predictions, logs and scores")
-    parser.add_argument("--phase", default=DEFAULT_PHASE, metavar="NAME", help=f"phase whose limits apply (default: {DEFAULT_PHASE})")
+    parser.add_argument(
+        "--data", required=True, type=Path, metavar="DIR", help="SPIDER-layout folder (images/, masks/)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="OUT", help="folder for predictions, logs and scores"
+    )
+    parser.add_argument(
+        "--phase", default=DEFAULT_PHASE, metavar="NAME", help=f"phase whose limits apply (default: {DEFAULT_PHASE})"
+    )
     parser.add_argument("--time-limit", type=int, metavar="SECONDS", help="override the phase's time limit per case")
     parser.add_argument("--memory", metavar="SIZE", help="override the phase's memory limit, e.g. 4g")
     parser.set_defaults(handler=_try)

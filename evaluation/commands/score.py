@@ -44,8 +44,8 @@ def _positive_int(text: str) -> int:
 
 
 def _score(arguments: argparse.Namespace) -> int:
+    from challenge.statuses import CaseStatus
     from evaluation.report import CASES_FILE, METRICS_FILE
-    from evaluation.rows import CaseStatus
     from evaluation.score import score_folders
 
     report = score_folders(

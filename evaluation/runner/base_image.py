@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import IO, Callable
 
 from evaluation.runner.errors import BaseImageError
 
@@ -66,9 +66,21 @@ _DELETED = (
     "etc/group-",
     "usr/lib/python3.11/EXTERNALLY-MANAGED",
 )
-_SLIM_LINKS = (("python", "/usr/bin/python3"), ("python3", "/usr/bin/python3"), ("pip", "/usr/bin/pip3"), ("pip3", "/usr/bin/pip3"))
+_SLIM_LINKS = (
+    ("python", "/usr/bin/python3"),
+    ("python3", "/usr/bin/python3"),
+    ("pip", "/usr/bin/pip3"),
+    ("pip3", "/usr/bin/pip3"),
+)
 _EMPTIED_CONTENT_FOLDERS = ("var/lib/apt/lists", "var/cache/apt", "var/log")
-_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
+_ARCHITECTURES = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
 
 
 @dataclass(frozen=True)
@@ -134,10 +146,10 @@ def clean_root(root: Path, *, epoch: int) -> None:
         path = root / relative
         if path.is_symlink() or path.exists():
             _remove(path)
-    for folder, subfolders, _files in os.walk(root):
+    for walked, subfolders, _files in os.walk(root):
         for name in list(subfolders):
             if name == "__pycache__":
-                shutil.rmtree(Path(folder) / name)
+                shutil.rmtree(Path(walked) / name)
                 subfolders.remove(name)
     # Host details that debootstrap copies in; the engine mounts its own at run time.
     _write_if_present(root / "etc/resolv.conf", "")
@@ -274,14 +286,15 @@ def docker_architecture() -> str:
     return _ARCHITECTURES.get(machine, machine)
 
 
-def image_archive(tar_path: Path, config: bytes, *, tag: str) -> Callable[[], io.BufferedIOBase]:
-    """A `docker load` archive (manifest.json, config, one layer) streamed from disk."""
+def image_archive(tar_path: Path, config: bytes, *, tag: str) -> Callable[[IO[bytes]], None]:
+    """A `docker load` archive (manifest.json, config, one layer) streamed from disk: the returned
+    function writes it to a binary file."""
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     manifest = json.dumps(
         [{"Config": config_name, "RepoTags": [tag], "Layers": ["layer/layer.tar"]}], sort_keys=True
     ).encode()
 
-    def write(target) -> None:
+    def write(target: IO[bytes]) -> None:
         with tarfile.open(fileobj=target, mode="w|", format=tarfile.GNU_FORMAT) as archive:
             for name, data in (("manifest.json", manifest), (config_name, config)):
                 info = tarfile.TarInfo(name)

@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-import SimpleITK as sitk
 
-from challenge.contract import OUTPUT_SOCKET, input_image_path, inputs_json
+from challenge import images
+from challenge.contract import INPUTS_JSON_IN_INPUT, OUTPUT_SOCKET, input_image_path, inputs_json
+from challenge.errors import DataError
 from challenge.geometry import Geometry
 from challenge.phases import Phase, format_size
+from challenge.statuses import JobStatus
 from evaluation.runner.errors import EngineUnavailableError, ImageNotFoundError, RunnerError
 from evaluation.runner.output_check import MAX_OUTPUT_ENTRIES, check_output, measure_folder, output_too_large
-from evaluation.runner.status import JobStatus
 
 LOG_LIMIT_BYTES = 256 * 1024
 JOB_LABEL = "org.spider-harness.job"
@@ -130,7 +131,15 @@ def pin_image(client, reference: str) -> str:
         raise ImageNotFoundError(f"cannot look up image {reference!r}: {error}") from error
 
 
-def container_options(*, image_id: str, phase: Phase, input_dir: Path, output_dir: Path, settings: RunnerSettings, image_config: dict) -> dict:
+def container_options(
+    *,
+    image_id: str,
+    phase: Phase,
+    input_dir: Path,
+    output_dir: Path,
+    settings: RunnerSettings,
+    image_config: dict,
+) -> dict:
     """Keyword arguments of `client.containers.create` for one job: the production flags."""
     from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
@@ -176,7 +185,16 @@ def container_options(*, image_id: str, phase: Phase, input_dir: Path, output_di
     return options
 
 
-def run_job(client, *, image_id: str, case: str, input_image: Path, phase: Phase, job_dir: Path, settings: RunnerSettings | None = None) -> JobResult:
+def run_job(
+    client,
+    *,
+    image_id: str,
+    case: str,
+    input_image: Path,
+    phase: Phase,
+    job_dir: Path,
+    settings: RunnerSettings | None = None,
+) -> JobResult:
     """Run the image on one case under `phase`'s limits; never raises for what the container does.
 
     `job_dir` (created, must not exist or be empty) receives log.txt, container.json (the flags
@@ -225,7 +243,17 @@ def run_job(client, *, image_id: str, case: str, input_image: Path, phase: Phase
             # a problem of the machine, not of the algorithm.
             raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
         try:
-            return _run_created(container, case=case, phase=phase, expected=expected, job_dir=job_dir, output_dir=output_dir, log_path=log_path, settings=settings, image_id=image_id)
+            return _run_created(
+                container,
+                case=case,
+                phase=phase,
+                expected=expected,
+                job_dir=job_dir,
+                output_dir=output_dir,
+                log_path=log_path,
+                settings=settings,
+                image_id=image_id,
+            )
         finally:
             _remove(container)
     except (requests.exceptions.ConnectionError, docker.errors.DockerException) as error:
@@ -246,8 +274,18 @@ def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_p
         container.reload()
         _write_audit(job_dir / "container.json", container.attrs)
         log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
-        return JobResult(case, JobStatus.NOT_STARTED, f"the container could not start: {_explain(error)}", None, seconds, log_path, image_id)
-    killed_for, size_reason, exit_code = _watch(container, phase=phase, output_dir=output_dir, settings=settings, began=began, memory=memory)
+        return JobResult(
+            case,
+            JobStatus.NOT_STARTED,
+            f"the container could not start: {_explain(error)}",
+            None,
+            seconds,
+            log_path,
+            image_id,
+        )
+    killed_for, size_reason, exit_code = _watch(
+        container, phase=phase, output_dir=output_dir, settings=settings, began=began, memory=memory
+    )
     seconds = time.monotonic() - began
     container.reload()
     state = container.attrs.get("State") or {}
@@ -259,9 +297,15 @@ def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_p
     log_text = _save_log(container, log_path, settings.log_limit_bytes)
     peak = memory.peak()
     if size_reason is None:
-        final = measure_folder(output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
-        size_reason = output_too_large(final, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
-    result = dict(case=case, exit_code=exit_code, seconds=seconds, log_path=log_path, image_id=image_id, peak_memory_bytes=peak)
+        final = measure_folder(
+            output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries
+        )
+        size_reason = output_too_large(
+            final, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries
+        )
+    result = dict(
+        case=case, exit_code=exit_code, seconds=seconds, log_path=log_path, image_id=image_id, peak_memory_bytes=peak
+    )
     if size_reason is not None:
         shutil.rmtree(output_dir, ignore_errors=True)
         return JobResult(status=JobStatus.OUTPUT_TOO_LARGE, reason=size_reason, **result)
@@ -316,7 +360,9 @@ def _watch(container, *, phase, output_dir, settings, began, memory):
         except _WAIT_ERRORS:
             pass
         memory.sample()
-        size = measure_folder(output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
+        size = measure_folder(
+            output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries
+        )
         reason = output_too_large(size, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
         if reason is not None:
             _kill(container)
@@ -376,7 +422,7 @@ def _prepare_folders(job_dir: Path, input_image: Path, settings: RunnerSettings)
     image_on_host = input_dir / image_in_container.relative_to("/input")
     image_on_host.parent.mkdir(parents=True)
     shutil.copyfile(input_image, image_on_host)
-    (input_dir / "inputs.json").write_text(
+    (input_dir / INPUTS_JSON_IN_INPUT).write_text(
         json.dumps(inputs_json(job_id, image_name=image_on_host.name), indent=2, sort_keys=True), encoding="utf-8"
     )
     for folder, _subfolders, files in os.walk(input_dir):
@@ -393,13 +439,10 @@ def _prepare_folders(job_dir: Path, input_image: Path, settings: RunnerSettings)
 
 
 def _input_geometry(input_image: Path) -> Geometry:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(input_image))
     try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise RunnerError(f"input image {input_image} cannot be read: {str(error).strip().splitlines()[-1]}") from error
-    return Geometry.of(reader)
+        return images.read_header(input_image, shown_as=f"input image {input_image}")
+    except DataError as error:
+        raise RunnerError(str(error)) from error
 
 
 class _MemorySampler:

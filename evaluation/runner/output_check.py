@@ -9,9 +9,9 @@ from pathlib import Path
 
 from challenge.contract import IMAGE_SUFFIX, OUTPUT_FOLDER, OUTPUT_ROOT, OUTPUT_SOCKET
 from challenge.geometry import Geometry
+from challenge.statuses import JobStatus
 from evaluation.errors import InvalidPredictionError
 from evaluation.prediction import read_prediction
-from evaluation.runner.status import JobStatus
 
 # Most files and folders an output may hold; more is treated like an output that is too large
 # (walking millions of entries would itself be the attack).
@@ -38,7 +38,9 @@ class OutputCheck:
     path: Path | None = None
 
 
-def measure_folder(folder: Path, *, stop_above_bytes: int | None = None, max_entries: int = MAX_OUTPUT_ENTRIES) -> FolderSize:
+def measure_folder(
+    folder: Path, *, stop_above_bytes: int | None = None, max_entries: int = MAX_OUTPUT_ENTRIES
+) -> FolderSize:
     """Size of `folder` without following links; stops early (complete=False) past either bound."""
     total = entries = 0
     stack = [str(folder)]

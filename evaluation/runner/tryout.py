@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Callable
 
 from challenge.labels import SCORED_GROUPS
 from challenge.phases import Phase
-from challenge.release import read_release
+from challenge.release import MASKS_DIR, SERIES_SUFFIX, read_release
+from challenge.statuses import JobStatus
 from evaluation.runner.docker_runner import JobResult, RunnerSettings, pin_image, run_job
 from evaluation.runner.errors import ImageNotFoundError, RunnerError
-from evaluation.runner.status import JobStatus
 
 if TYPE_CHECKING:
     from evaluation.report import ScoreReport
@@ -63,7 +63,9 @@ def resolve_image(client, image: str) -> str:
     path = Path(image)
     if path.is_file():
         if not tarfile.is_tarfile(path):
-            raise ImageNotFoundError(f"{path} is a file but not a tar archive; pass an image tag or a `docker save` tarball")
+            raise ImageNotFoundError(
+                f"{path} is a file but not a tar archive; pass an image tag or a `docker save` tarball"
+            )
         try:
             with open(path, "rb") as stream:
                 loaded = client.images.load(stream)
@@ -132,22 +134,26 @@ def try_image(
             settings=settings,
         )
         if job.prediction_path is not None:
-            shutil.copyfile(job.prediction_path, predictions_dir / f"{item.name}.mha")
+            shutil.copyfile(job.prediction_path, predictions_dir / f"{item.name}{SERIES_SUFFIX}")
         progress(f"[{index}/{len(series)}] {item.name}: {job.status.value} in {job.seconds:.1f} s")
         jobs.append(job)
     jobs_path = out_dir / JOBS_FILE
-    jobs_path.write_text(json.dumps([job.as_record() for job in jobs], indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    jobs_path.write_text(
+        json.dumps([job.as_record() for job in jobs], indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     scores, note = _score(data_dir, predictions_dir, out_dir, jobs)
     return TryResult(image_id, phase, tuple(jobs), out_dir, jobs_path, scores, note)
 
 
 def _score(data_dir: Path, predictions_dir: Path, out_dir: Path, jobs: list[JobResult]):
-    masks_dir = data_dir / "masks"
+    masks_dir = data_dir / MASKS_DIR
     if not masks_dir.is_dir():
-        return None, f"not scored: {data_dir} has no masks/ folder"
+        return None, f"not scored: {data_dir} has no {MASKS_DIR}/ folder"
     from evaluation.score import score_folders
 
-    failure_reasons = {job.case: f"{job.status.reported.value}: {job.reason}" for job in jobs if job.prediction_path is None}
+    failure_reasons = {
+        job.case: f"{job.status.reported.value}: {job.reason}" for job in jobs if job.prediction_path is None
+    }
     scores = score_folders(
         reference_dir=masks_dir,
         predictions_dir=predictions_dir,
@@ -181,8 +187,7 @@ def _clear_out_dir(out_dir: Path) -> None:
 def format_report(result: TryResult) -> str:
     """The per-case table (status, seconds, peak memory, Dice per structure), the reasons of the
     cases that did not succeed, and where the logs and result files are."""
-    from evaluation.profiles import column_name
-    from evaluation.rows import GROUP_LEVEL
+    from challenge.results import GROUP_LEVEL, column_name
 
     header = ["case", "status", "seconds", "peak memory"] + [f"Dice {group.value}" for group in SCORED_GROUPS]
     rows = [header]
@@ -192,7 +197,7 @@ def format_report(result: TryResult) -> str:
             row.append(_dice(result.scores, job.case, column_name(group.value, GROUP_LEVEL, "dice")))
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     failed = [job for job in result.jobs if job.status is not JobStatus.SUCCEEDED]
     if failed:
         lines.append("")

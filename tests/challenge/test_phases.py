@@ -49,7 +49,11 @@ def test_overrides_for_local_experiments(tmp_path):
     "old, new, message",
     [
         ('network = false', 'network = true', "network must be false"),
-        ('time_limit_seconds = 60', 'time_limit_seconds = -5', "time_limit_seconds must be a positive integer, found -5"),
+        (
+            'time_limit_seconds = 60',
+            'time_limit_seconds = -5',
+            "time_limit_seconds must be a positive integer, found -5",
+        ),
         ('memory = "512m"', 'memory = "lots"', "memory must be a size such as"),
         ('gpus = 0', 'gpus = 2', "gpus must be 0 or 1, found 2"),
         ('cpus = 1.5', 'cpus = 0', "cpus must be a number larger than 0"),
@@ -77,6 +81,8 @@ def test_file_level_errors(tmp_path):
         get_phase("nope", write(tmp_path, VALID))
 
 
-@pytest.mark.parametrize("text, expected", [("1k", 1024), ("8g", 8 * 1024**3), ("1.5GiB", int(1.5 * 1024**3)), (100, 100)])
+@pytest.mark.parametrize(
+    "text, expected", [("1k", 1024), ("8g", 8 * 1024**3), ("1.5GiB", int(1.5 * 1024**3)), (100, 100)]
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import SimpleITK as sitk
 
@@ -85,13 +84,13 @@ def test_unknown_label_values_are_rejected(tiny_release):
 
     _rewrite_mask(tiny_release, "3_t2_SPACE", add_unknown)
     (problem,) = read_release(tiny_release).problems
-    assert "outside the SPIDER label map: [150]" in problem
+    assert "holds values that are not SPIDER labels: 150 (expected 0, 1-25" in problem
 
 
 def test_float_mask_is_rejected(tiny_release):
     _rewrite_mask(tiny_release, "1_t1", lambda image: sitk.Cast(image, sitk.sitkFloat32))
     (problem,) = read_release(tiny_release).problems
-    assert "expected integer labels, found float32" in problem
+    assert "expected an integer label image (e.g. uint8), found pixel type 32-bit float" in problem
 
 
 def test_missing_mask_is_rejected(tiny_release):

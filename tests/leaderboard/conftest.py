@@ -1,20 +1,28 @@
-"""Synthetic results of a phase, a tiny test set and stored predictions for the leaderboard tests."""
+"""Synthetic results of a phase, a tiny test set and stored predictions for the leaderboard tests.
+
+Submissions are the registry's read records (submissions.records) with rows of challenge.results:
+each is named by a short `sid` ("s1", "a") that its team and algorithm names carry, and has the
+distinct int id `submission_id(sid)` that pages and lookups use.
+"""
 
 from __future__ import annotations
 
 import csv
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from challenge import labels
-from challenge.rules import RULES_VERSION
 from challenge.ranking import RankedColumn, RankingConfig
-from leaderboard.inputs import JobRecord, ResultRow, SubmissionResults
+from challenge.release import SERIES_SUFFIX, image_path, mask_path
+from challenge.results import GROUP_LEVEL, ScoreRow
+from challenge.rules import RULES_VERSION
+from challenge.statuses import JobStatus, RowStatus, SubmissionStatus
+from submissions.records import JobRecord, SubmissionResults
 
 GROUPS = ("vertebrae", "discs", "spinal_canal")
 CASES = ("1_t1", "1_t2", "2_t1", "2_t2", "2_t2_SPACE", "5_t1", "5_t2", "7_t2")
@@ -33,23 +41,37 @@ def config(*columns: tuple[str, str, str], method: str = "score", per_team: str 
     )
 
 
+def submission_id(sid: str) -> int:
+    """The registry id of the test submission named `sid`: distinct for distinct names, the same in every test."""
+    return int.from_bytes(sid.encode("utf-8"), "big")
+
+
+def page_file(sid: str, suffix: str = ".html") -> str:
+    """A file of the submission's page, named by its id: 'submissions/<id>.html', '<id>.jobs.csv'."""
+    return f"{submission_id(sid)}{suffix}"
+
+
 def submission_from_values(
     sid: str, values: dict[tuple[str, str], Iterable[float | None]], *, cases: Iterable[str] | None = None,
     team: str | None = None, created_at: datetime = T0,
 ) -> SubmissionResults:
-    """A submission whose whole-group rows are `values[(metric, structure)]`, one value per case."""
+    """A submission whose whole-group rows are `values[(metric, structure)]`, one value per case.
+
+    A value None leaves the case without a row; NaN gives a row without a value.
+    """
     rows = []
     case_names: tuple[str, ...] = ()
     for (metric, structure), per_case in values.items():
         per_case = list(per_case)
         case_names = tuple(cases) if cases is not None else tuple(f"{k + 1}_t1" for k in range(len(per_case)))
-        for case, value in zip(case_names, per_case):
+        for case, value in zip(case_names, per_case, strict=True):
             if value is not None:
-                rows.append(ResultRow(case, structure, None, metric, float(value)))
-    jobs = tuple(JobRecord(case, "succeeded", None, 1.0, None) for case in case_names)
+                rows.append(ScoreRow(case, structure, GROUP_LEVEL, metric, float(value), RowStatus.SCORED))
+    jobs = tuple(JobRecord(case, JobStatus.SUCCEEDED, None, 1.0, None, 1) for case in case_names)
     return SubmissionResults(
-        id=sid, team=team or f"team {sid}", algorithm=f"algo {sid}", image_digest=f"sha256:{sid * 8}",
-        created_at=created_at, status="completed", rows=tuple(rows), jobs=jobs, rules_version="1",
+        id=submission_id(sid), team=team or f"team {sid}", algorithm_name=f"algo {sid}",
+        image_digest=f"sha256:{sid * 8}", created_at=created_at, status=SubmissionStatus.COMPLETED,
+        rules_version="1", rows=tuple(rows), jobs=jobs,
     )
 
 
@@ -74,38 +96,53 @@ def synthetic_submission(
     rows, jobs = [], []
     for case in cases:
         failed = case in crash
-        jobs.append(JobRecord(case, "failed" if failed else "succeeded",
+        jobs.append(JobRecord(case, JobStatus.FAILED if failed else JobStatus.SUCCEEDED,
                               "container exited with code 1: RuntimeError: out of memory" if failed else None,
                               None if failed else round(float(rng.uniform(5, 30)), 1),
-                              f"/logs/{sid}/{case}.log"))
+                              f"/logs/{sid}/{case}.log", 1))
         for group in GROUPS:
             for metric, (mean, spread, lower) in _METRICS.items():
                 if failed or (missing_discs and group == "discs"):
-                    value, status = _WORST[metric], "missing" if failed else "prediction_empty"
+                    value, status = _WORST[metric], RowStatus.MISSING if failed else RowStatus.PREDICTION_EMPTY
                 else:
                     drift = (1 - quality) * (3 if lower else -0.4)
                     value = max(0.0, mean + drift + float(rng.normal(0, spread)))
                     value = min(value, 1.0) if not lower else value
-                    status = "ok"
-                rows.append(ResultRow(case, group, None, metric, value, status))
+                    status = RowStatus.SCORED
+                rows.append(ScoreRow(case, group, GROUP_LEVEL, metric, value, status))
                 if metric in ("dice", "assd") and group != "spinal_canal":
-                    for level in (1, 2, 3):
-                        name = labels.vertebra_name(level) if group == "vertebrae" else labels.disc_name(level)
-                        level_value = value if failed else max(0.0, value + float(rng.normal(0, spread)))
-                        rows.append(ResultRow(case, group, name, metric, min(level_value, 1.0) if not lower else level_value, status))
+                    rows += _level_rows(case, group, metric, value, status, rng=rng, spread=spread, lower=lower)
     return SubmissionResults(
-        id=sid, team=team, algorithm=f"unet-{sid}", image_digest="sha256:" + f"{seed:02d}" * 32,
-        created_at=created_at, status="completed", rows=tuple(rows), jobs=tuple(jobs), rules_version=RULES_VERSION,
+        id=submission_id(sid), team=team, algorithm_name=f"unet-{sid}", image_digest="sha256:" + f"{seed:02d}" * 32,
+        created_at=created_at, status=SubmissionStatus.COMPLETED, rules_version=RULES_VERSION,
+        rows=tuple(rows), jobs=tuple(jobs),
     )
+
+
+def _level_rows(case: str, group: str, metric: str, value: float, status: RowStatus, *, rng: np.random.Generator,
+                spread: float, lower: bool) -> list[ScoreRow]:
+    """The rows of levels 1-3 of a group (L5-L3, L5/S1-L3/L4) near the group's value; a failed case's are equal."""
+    rows = []
+    for level in (1, 2, 3):
+        if group == "vertebrae":
+            name, label = labels.vertebra_name(level), labels.vertebra_value(level)
+        else:
+            name, label = labels.disc_name(level), labels.disc_value(level)
+        level_value = value if status is RowStatus.MISSING else max(0.0, value + float(rng.normal(0, spread)))
+        rows.append(ScoreRow(case, group, name, metric, min(level_value, 1.0) if not lower else level_value, status,
+                             label))
+    return rows
 
 
 def make_phase_submissions() -> list[SubmissionResults]:
     """Four teams (one named like a script tag), one with two submissions, one crashing on two cases."""
     return [
         synthetic_submission("s1", "reference", quality=1.0, seed=1, created_at=T0),
-        synthetic_submission("s2", "no-discs", quality=0.95, seed=2, created_at=T0 + timedelta(hours=1), missing_discs=True),
+        synthetic_submission("s2", "no-discs", quality=0.95, seed=2, created_at=T0 + timedelta(hours=1),
+                             missing_discs=True),
         synthetic_submission("s3", EVIL_TEAM, quality=0.8, seed=3, created_at=T0 + timedelta(hours=2)),
-        synthetic_submission("s4", "crashy", quality=0.97, seed=4, created_at=T0 + timedelta(hours=3), crash=("2_t1", "5_t2")),
+        synthetic_submission("s4", "crashy", quality=0.97, seed=4, created_at=T0 + timedelta(hours=3),
+                             crash=("2_t1", "5_t2")),
         synthetic_submission("s5", "reference", quality=0.7, seed=5, created_at=T0 + timedelta(hours=4)),
     ]
 
@@ -143,18 +180,20 @@ def _write(array: np.ndarray, path: Path, case: str) -> None:
 
 def write_test_set(root: Path) -> Path:
     """images/, masks/, overview.csv and radiological_gradings.csv for every case of CASES."""
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
     rng = np.random.default_rng(0)
     for case in CASES:
         mask = _mask()
-        _write((rng.normal(100, 10, mask.shape) + 3 * mask).astype(np.int16), root / "images" / f"{case}.mha", case)
-        _write(mask, root / "masks" / f"{case}.mha", case)
+        image_file, mask_file = image_path(root, case), mask_path(root, case)
+        image_file.parent.mkdir(parents=True, exist_ok=True)
+        mask_file.parent.mkdir(parents=True, exist_ok=True)
+        _write((rng.normal(100, 10, mask.shape) + 3 * mask).astype(np.int16), image_file, case)
+        _write(mask, mask_file, case)
     with (root / "overview.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["new_file_name", "subset", "Manufacturer", "MagneticFieldStrength"])
         for index, case in enumerate(CASES):
-            writer.writerow([f"{case}.mha", "test", "SIEMENS" if index % 2 else "Philips", "1.5" if index < 4 else "3.0"])
+            writer.writerow([f"{case}{SERIES_SUFFIX}", "test", "SIEMENS" if index % 2 else "Philips",
+                             "1.5" if index < 4 else "3.0"])
     with (root / "radiological_gradings.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Patient", "IVD label", "Modic", "Pfirrman grade"])
@@ -164,13 +203,15 @@ def write_test_set(root: Path) -> Path:
     return root
 
 
-def write_predictions(root: Path, submissions: Iterable[SubmissionResults]) -> Path:
-    """Stored predictions as <root>/<submission id>/<case>.mha (none for failed jobs), shifted per submission."""
+def write_predictions(root: Path, submissions: Iterable[SubmissionResults], *,
+                      folder_of: Callable[[SubmissionResults], str] = lambda s: str(s.id)) -> Path:
+    """Stored predictions as <root>/<folder_of(submission)>/<case>.mha (none for failed jobs), shifted per
+    submission; the folder is the submission's id unless `folder_of` names another."""
     for s, submission in enumerate(submissions):
-        (root / submission.id).mkdir(parents=True)
+        (root / folder_of(submission)).mkdir(parents=True)
         for job in submission.jobs:
             if not job.failed:
-                _write(_mask(shift=s), root / submission.id / f"{job.case}.mha", job.case)
+                _write(_mask(shift=s), root / folder_of(submission) / f"{job.case}{SERIES_SUFFIX}", job.case)
     return root
 
 
@@ -184,12 +225,11 @@ def built_site(tmp_path_factory):
     """The site of the synthetic phase, built once with the test set and stored predictions (200 draws)."""
     from challenge.ranking import get_ranking
     from leaderboard.cases import predictions_in_folder
-    from leaderboard.site import build_site
+    from leaderboard.site import SiteInput, build_site
 
     root = tmp_path_factory.mktemp("leaderboard")
     submissions = make_phase_submissions()
     test_set_root = write_test_set(root / "test-set")
     predictions_root = write_predictions(root / "predictions", submissions)
-    report = build_site(submissions, out=root / "site", config=get_ranking("final"), test_set=test_set_root,
-                        predictions=predictions_in_folder(predictions_root), draws=200)
-    return report
+    site = SiteInput(submissions, test_set=test_set_root, predictions=predictions_in_folder(predictions_root))
+    return build_site(site, out=root / "site", config=get_ranking("final"), draws=200)

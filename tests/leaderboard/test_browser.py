@@ -136,7 +136,7 @@ def test_site_in_a_real_browser(browser_page, served_site, built_site):
 
     # Follow the first team's link to its submission page; its plots and case pictures load.
     first_team = _column_texts(page, 1)[0]
-    page.click(f"table[data-name=leaderboard] tbody tr:first-child a")
+    page.click("table[data-name=leaderboard] tbody tr:first-child a")
     page.wait_for_load_state("load")
     assert page.url.endswith(f"/submissions/{built_site.ranked[0]}.html")
     assert first_team in page.inner_text("h1")

@@ -62,7 +62,9 @@ def test_worst_cases_put_failed_cases_first_then_lowest_mean():
         ("dice", "discs"): [0.9, 0.4, None, 0.1],
     }, cases=["1_t1", "2_t1", "3_t1", "4_t1"])
     worst = worst_cases(submission, ["1_t1", "2_t1", "3_t1", "4_t1"], metric="dice", higher_is_better=True, count=3)
-    assert [(w.case, w.value) for w in worst] == [("3_t1", None), ("2_t1", pytest.approx(0.3)), ("4_t1", pytest.approx(0.3))]
+    assert [(w.case, w.value) for w in worst] == [
+        ("3_t1", None), ("2_t1", pytest.approx(0.3)), ("4_t1", pytest.approx(0.3)),
+    ]
     lower = worst_cases(submission_from_values("b", {("assd", "discs"): [1.0, 5.0]}), ["1_t1", "2_t1"],
                         metric="assd", higher_is_better=False, count=1)
     assert lower[0].case == "2_t1"

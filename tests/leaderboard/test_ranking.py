@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from challenge.ranking import RankedColumn
 from leaderboard.errors import LeaderboardError
 from leaderboard.ranking import holm, rank, rank_keys, score_table, select_per_team
 
-from .conftest import T0, config, submission_from_values
+from .conftest import T0, config, submission_from_values, submission_id
 
 DICE_V = ("dice", "vertebrae", "higher")
 DICE_D = ("dice", "discs", "higher")
@@ -59,8 +60,8 @@ def test_missing_case_takes_the_worst_rank_unless_a_missing_value_is_declared():
     _, plain = ranked(config(DICE_V), values)
     assert list(plain.ranks) == [3, 2, 1]
     assert math.isnan(plain.score[0])
-    filled_cfg = config(DICE_V)
-    filled_cfg = type(filled_cfg)(**{**filled_cfg.__dict__, "columns": (RankedColumn("dice", "vertebrae", "higher", missing_value=0.0),)})
+    filled_cfg = dataclasses.replace(
+        config(DICE_V), columns=(RankedColumn("dice", "vertebrae", "higher", missing_value=0.0),))
     _, filled = ranked(filled_cfg, values)
     # a: (0.9 + 0) / 2 = 0.45 -> last of 0.45, 0.5, 0.6
     assert filled.score == pytest.approx([0.45, 0.5, 0.6])
@@ -191,11 +192,11 @@ def test_per_team_best_and_latest():
     other = submission_from_values("other", {DICE_V[:2]: [0.8]}, team="u", created_at=T0)
     best = select_per_team([old_good, new_bad, other], config(DICE_V, per_team="best"))
     latest = select_per_team([old_good, new_bad, other], config(DICE_V, per_team="latest"))
-    assert [s.id for s in best] == ["old", "other"]
-    assert [s.id for s in latest] == ["new", "other"]
+    assert [s.id for s in best] == [submission_id("old"), submission_id("other")]
+    assert [s.id for s in latest] == [submission_id("new"), submission_id("other")]
     # Equal best ranks: the newer one is kept.
     tie = submission_from_values("tie", {DICE_V[:2]: [0.9]}, team="t", created_at=T0 + timedelta(days=2))
-    assert [s.id for s in select_per_team([old_good, tie], config(DICE_V))] == ["tie"]
+    assert [s.id for s in select_per_team([old_good, tie], config(DICE_V))] == [submission_id("tie")]
 
 
 def test_median_rank_with_a_missing_value_and_ties():
@@ -208,3 +209,13 @@ def test_median_rank_with_a_missing_value_and_ties():
     assert ranking.column_ranks.tolist() == [[3, 1, 2], [1, 2, 2], [1, 2, 3]]
     assert ranking.score == pytest.approx([1, 2, 2])
     assert list(ranking.ranks) == [1, 2, 2]
+
+
+def test_a_row_without_a_value_is_missing_like_an_absent_row():
+    nan = float("nan")
+    with_nan = {"a": {DICE_V[:2]: [0.9, nan]}, "b": {DICE_V[:2]: [0.5, 0.5]}, "c": {DICE_V[:2]: [0.6, 0.6]}}
+    absent = {sid: {column: [None if math.isnan(v) else v for v in values] for column, values in per.items()}
+              for sid, per in with_nan.items()}
+    table, ranking = ranked(config(DICE_V), with_nan)
+    assert np.isnan(table.values[0, 0, 1])
+    assert list(ranking.ranks) == list(ranked(config(DICE_V), absent)[1].ranks) == [3, 2, 1]

@@ -8,7 +8,8 @@ from challenge.errors import ConfigError
 from challenge.phases import load_phases
 from challenge.ranking import get_ranking, load_rankings, ranking_from_mapping
 
-GOOD = {"method": "mean-rank", "per_team": "best", "columns": [{"metric": "dice", "structure": "discs", "direction": "higher"}]}
+DICE_DISCS = {"metric": "dice", "structure": "discs", "direction": "higher"}
+GOOD = {"method": "mean-rank", "per_team": "best", "columns": [DICE_DISCS]}
 
 
 def test_shipped_rankings_cover_declared_phases():
@@ -26,12 +27,16 @@ def test_shipped_rankings_cover_declared_phases():
         ({"method": "mean"}, r"ranking 'final': method must be one of .*found 'mean'"),
         ({"per_team": "first"}, r"per_team must be one of \['best', 'latest'\], found 'first'"),
         ({"columns": []}, r"columns must be a non-empty list"),
-        ({"columns": [{"metric": "dice", "structure": "disks", "direction": "higher"}]}, r"columns\[0\]: structure must be one of .*found 'disks'"),
-        ({"columns": [{"metric": "dice", "structure": "discs", "direction": "lower"}]}, r"direction of dice must be 'higher' as the scoring rules declare it, found 'lower'"),
-        ({"columns": [{"metric": "dise", "structure": "discs", "direction": "higher"}]}, r"metric must be one of the scoring rules' metrics .*found 'dise'"),
+        ({"columns": [{**DICE_DISCS, "structure": "disks"}]},
+         r"columns\[0\]: structure must be one of .*found 'disks'"),
+        ({"columns": [{**DICE_DISCS, "direction": "lower"}]},
+         r"direction of dice must be 'higher' as the scoring rules declare it, found 'lower'"),
+        ({"columns": [{**DICE_DISCS, "metric": "dise"}]},
+         r"metric must be one of the scoring rules' metrics .*found 'dise'"),
         ({"columns": [{"metric": "dice", "structure": "discs"}]}, r"columns\[0\]: missing key\(s\) \['direction'\]"),
         ({"columns": [GOOD["columns"][0], GOOD["columns"][0]]}, r"dice discs is listed twice"),
-        ({"method": "score", "columns": [GOOD["columns"][0], {"metric": "dice", "structure": "vertebrae", "direction": "higher"}]}, r"exactly one column, found 2"),
+        ({"method": "score", "columns": [DICE_DISCS, {**DICE_DISCS, "structure": "vertebrae"}]},
+         r"exactly one column, found 2"),
         ({"significance_level": 1.5}, r"significance_level must be between 0 and 1, found 1.5"),
         ({"bootstrap_draws": 0}, r"bootstrap_draws must be an integer in 1..100000, found 0"),
         ({"bootstrap_seed": -1}, r"bootstrap_seed must be a non-negative integer"),

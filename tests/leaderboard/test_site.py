@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from datetime import datetime, timezone
 from html.parser import HTMLParser
@@ -11,11 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from challenge import labels
 from challenge.ranking import get_ranking
+from challenge.statuses import SubmissionStatus
 from leaderboard.errors import LeaderboardError
-from leaderboard.site import build_site
+from leaderboard.site import SiteInput, build_site
 
-from .conftest import CASES, EVIL_TEAM, make_phase_submissions, synthetic_submission, write_test_set
+from .conftest import (
+    CASES,
+    EVIL_TEAM,
+    make_phase_submissions,
+    page_file,
+    submission_id,
+    synthetic_submission,
+    write_test_set,
+)
 
 
 class _Tables(HTMLParser):
@@ -59,13 +70,14 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 
 def _rows(submission, metric, structure, cases=CASES):
-    values = {r.case: r.value for r in submission.rows if r.level is None and r.metric == metric and r.structure == structure}
+    values = {r.case: r.value for r in submission.rows
+              if r.is_group and r.metric == metric and r.structure == structure}
     return [values[c] for c in cases]
 
 
 def test_every_page_table_has_csv_and_json_beside_it_and_images_exist(built_site):
     pages = list(built_site.out.rglob("*.html"))
-    assert {p.name for p in pages} >= {"index.html", "compare.html", "breakdowns.html", "rules.html", "s1.html"}
+    assert {p.name for p in pages} >= {"index.html", "compare.html", "breakdowns.html", "rules.html", page_file("s1")}
     assert set(built_site.pages) == set(pages)
     checked = 0
     for page in pages:
@@ -94,11 +106,12 @@ def test_team_names_are_escaped_in_html_and_raw_in_data(built_site):
 
 def test_leaderboard_values_are_the_means_of_the_rows(built_site):
     submissions = {s.id: s for s in make_phase_submissions()}
+    s1 = submissions[submission_id("s1")]
     rows = {row["algorithm"]: row for row in _csv(built_site.out / "index.leaderboard.csv")}
     assert [row["team"] for row in _csv(built_site.out / "index.leaderboard.csv")][0] == "reference"
     reference = rows["unet-s1"]
-    assert float(reference["dice_vertebrae"]) == pytest.approx(np.mean(_rows(submissions["s1"], "dice", "vertebrae")))
-    assert float(reference["hd95_discs"]) == pytest.approx(np.mean(_rows(submissions["s1"], "hd95", "discs")))
+    assert float(reference["dice_vertebrae"]) == pytest.approx(np.mean(_rows(s1, "dice", "vertebrae")))
+    assert float(reference["hd95_discs"]) == pytest.approx(np.mean(_rows(s1, "hd95", "discs")))
     crashy = rows["unet-s4"]
     assert crashy["failed_jobs"] == "2" and crashy["cases_scored"] == "8"
     # The team's worse, later submission is listed but not ranked ("best" per team).
@@ -108,7 +121,7 @@ def test_leaderboard_values_are_the_means_of_the_rows(built_site):
 
 
 def test_breakdowns_by_sequence_scanner_and_grade_by_hand(built_site):
-    s1 = next(s for s in make_phase_submissions() if s.id == "s1")
+    s1 = next(s for s in make_phase_submissions() if s.id == submission_id("s1"))
     sequence = {row["team"]: row for row in _csv(built_site.out / "breakdowns.sequence-dice-vertebrae.csv")}
     t1 = [c for c in CASES if c.endswith("_t1")]
     assert float(sequence["reference"]["t1"]) == pytest.approx(np.mean(_rows(s1, "dice", "vertebrae", t1)))
@@ -118,11 +131,11 @@ def test_breakdowns_by_sequence_scanner_and_grade_by_hand(built_site):
     assert float(manufacturer["reference"]["philips"]) == pytest.approx(np.mean(_rows(s1, "dice", "discs", philips)))
     field = _csv(built_site.out / "breakdowns.field-strength-dice-discs.csv")
     assert set(field[0]) == {"team", "algorithm", "1_5_t", "3_t"}
-    # Grade of disc level L of patient P is 2 + (P + L) % 3 (conftest); L5/S1 is level 1.
+    # Grade of disc level L of patient P is 2 + (P + L) % 3 (conftest); L5/S1 (label 201) is level 1.
     expected: dict[str, list[float]] = {}
     for row in s1.rows:
-        if row.structure == "discs" and row.metric == "dice" and row.level is not None:
-            level = {"L5/S1": 1, "L4/L5": 2, "L3/L4": 3}[row.level]
+        if row.structure == "discs" and row.metric == "dice" and not row.is_group:
+            level = labels.structure(row.label).level
             patient = int(row.case.split("_")[0])
             expected.setdefault(f"grade_{2 + (patient + level) % 3}", []).append(row.value)
     grades = {row["team"]: row for row in _csv(built_site.out / "breakdowns.pfirrmann-grade-dice-discs.csv")}
@@ -131,16 +144,16 @@ def test_breakdowns_by_sequence_scanner_and_grade_by_hand(built_site):
 
 
 def test_submission_page_shows_failures_with_reasons(built_site):
-    jobs = _csv(built_site.out / "submissions" / "s4.jobs.csv")
+    jobs = _csv(built_site.out / "submissions" / page_file("s4", ".jobs.csv"))
     failed = [job for job in jobs if job["status"] == "failed"]
     assert [job["case"] for job in failed] == ["2_t1", "5_t2"]
     assert all("out of memory" in job["reason"] for job in failed)
-    page = (built_site.out / "submissions" / "s4.html").read_text(encoding="utf-8")
+    page = (built_site.out / "submissions" / page_file("s4")).read_text(encoding="utf-8")
     assert "Rank</dt><dd>4 of 4" in page
     # Worst cases first: the two failed cases, with pictures of the reference alone.
     assert page.index("case-2_t1.png") < page.index("case-5_t2.png")
     assert "No prediction was stored" in page
-    levels = _csv(built_site.out / "submissions" / "s1.levels.csv")
+    levels = _csv(built_site.out / "submissions" / page_file("s1", ".levels.csv"))
     assert {row["level"] for row in levels} == {"L5", "L4", "L3", "L5/S1", "L4/L5", "L3/L4"}
 
 
@@ -167,40 +180,40 @@ def test_a_rebuild_is_byte_identical_and_replaces_the_old_site(tmp_path):
     submissions, cases, test_set = _small_phase(tmp_path)
     moment = datetime(2024, 5, 1, tzinfo=timezone.utc)
     config = get_ranking("final")
-    first = build_site(submissions, out=tmp_path / "one", config=config, cases=cases, test_set=test_set, draws=30, now=moment)
-    second = build_site(submissions, out=tmp_path / "two", config=config, cases=cases, test_set=test_set, draws=30, now=moment)
+    site = SiteInput(submissions, cases=cases, test_set=test_set)
+    first = build_site(site, out=tmp_path / "one", config=config, draws=30, now=moment)
+    second = build_site(site, out=tmp_path / "two", config=config, draws=30, now=moment)
     files = sorted(p.relative_to(first.out) for p in first.out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second.out) for p in second.out.rglob("*") if p.is_file())
     for relative in files:
         assert (first.out / relative).read_bytes() == (second.out / relative).read_bytes(), relative
     (first.out / "stale.html").write_text("old")
-    build_site(submissions[:1], out=first.out, config=config, cases=cases, draws=5, now=moment)
+    build_site(SiteInput(submissions[:1], cases=cases), out=first.out, config=config, draws=5, now=moment)
     assert not (first.out / "stale.html").exists()
-    assert not (first.out / "submissions" / "b.html").exists()
+    assert not (first.out / "submissions" / page_file("b")).exists()
     assert not list(tmp_path.glob(".one.*")), "no building or old folder is left behind"
 
 
 def test_a_phase_without_completed_submissions_still_builds(tmp_path):
     pending = synthetic_submission("p", "late team", quality=1.0, seed=1, cases=CASES[:2])
-    pending = type(pending)(**{**pending.__dict__, "status": "evaluating"})
-    report = build_site([pending], out=tmp_path / "site", config=get_ranking("final"), draws=5)
+    pending = dataclasses.replace(pending, status=SubmissionStatus.EVALUATING)
+    report = build_site(SiteInput([pending]), out=tmp_path / "site", config=get_ranking("final"), draws=5)
     index = (report.out / "index.html").read_text(encoding="utf-8")
     assert "No completed submission in this phase yet" in index
     assert [row["ranked"] for row in _csv(report.out / "index.others.csv")] == ["not ranked: evaluating"]
     assert report.ranked == ()
-    empty = build_site([], out=tmp_path / "empty", config=get_ranking("final"), draws=5)
+    empty = build_site(SiteInput([]), out=tmp_path / "empty", config=get_ranking("final"), draws=5)
     assert (empty.out / "compare.html").is_file()
 
 
 @pytest.mark.parametrize("method", ["score", "median-rank", "rank-then-aggregate", "test-based"])
 def test_every_method_builds_a_site(tmp_path, method):
-    import dataclasses
-
     submissions, cases, _ = _small_phase(tmp_path)
     config = get_ranking("final")
-    config = dataclasses.replace(config, method=method, columns=config.columns[:1] if method == "score" else config.columns)
-    report = build_site(submissions, out=tmp_path / "site", config=config, cases=cases, draws=10)
-    assert report.ranked[0] == "a"
+    config = dataclasses.replace(config, method=method,
+                                 columns=config.columns[:1] if method == "score" else config.columns)
+    report = build_site(SiteInput(submissions, cases=cases), out=tmp_path / "site", config=config, draws=10)
+    assert report.ranked[0] == submission_id("a")
     header = _csv(report.out / "index.leaderboard.csv")[0]
     assert "score" in header
 
@@ -208,8 +221,9 @@ def test_every_method_builds_a_site(tmp_path, method):
 def test_duplicate_ids_and_foreign_folders_are_refused(tmp_path):
     submissions, cases, _ = _small_phase(tmp_path)
     with pytest.raises(LeaderboardError, match="submission ids must be unique"):
-        build_site([submissions[0], submissions[0]], out=tmp_path / "site", config=get_ranking("final"), draws=5)
+        build_site(SiteInput([submissions[0], submissions[0]]), out=tmp_path / "site", config=get_ranking("final"),
+                   draws=5)
     target = tmp_path / "file.txt"
     target.write_text("x")
     with pytest.raises(LeaderboardError, match="not a leaderboard site built before"):
-        build_site(submissions, out=target, config=get_ranking("final"), draws=5)
+        build_site(SiteInput(submissions), out=target, config=get_ranking("final"), draws=5)

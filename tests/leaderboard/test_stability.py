@@ -8,7 +8,7 @@ import pytest
 from leaderboard.ranking import rank, score_table
 from leaderboard.stability import bootstrap, bootstrap_indices, kendall_tau, significance_maps
 
-from .conftest import config, submission_from_values
+from .conftest import config, submission_from_values, submission_id
 
 DICE_V = ("dice", "vertebrae", "higher")
 ASSD_V = ("assd", "vertebrae", "lower")
@@ -67,7 +67,7 @@ def test_a_dominant_order_is_perfectly_stable():
     result = bootstrap(table, cfg, draws=50, seed=0)
     assert result.rank_counts().tolist() == [[50, 0, 0], [0, 50, 0], [0, 0, 50]]
     assert np.all(result.kendall_tau == 1.0)
-    assert result.rank_summary("b") == (2.0, 2.0, 2.0)
+    assert result.rank_summary(submission_id("b")) == (2.0, 2.0, 2.0)
     assert result.tau_summary() == (1.0, 1.0, 1.0)
 
 
@@ -75,9 +75,10 @@ def test_close_submissions_swap_ranks_under_resampling():
     cfg = config(DICE_V, method="mean-rank")
     table = noisy_table(cfg, seed=2)
     result = bootstrap(table, cfg, draws=200, seed=1)
-    counts = dict(zip(table.submission_ids, result.rank_counts()))
-    assert counts["a"][0] > 0 and counts["b"][0] > 0  # 0.80 vs 0.78 with noise 0.1 on 20 cases
-    assert counts["d"][3] == 200                        # far behind everyone
+    counts = dict(zip(table.submission_ids, result.rank_counts(), strict=True))
+    a, b, d = submission_id("a"), submission_id("b"), submission_id("d")
+    assert counts[a][0] > 0 and counts[b][0] > 0  # 0.80 vs 0.78 with noise 0.1 on 20 cases
+    assert counts[d][3] == 200                    # far behind everyone
     median, low, high = result.tau_summary()
     assert -1 <= low <= median <= high <= 1 and low < 1
 
@@ -91,7 +92,7 @@ def test_significance_map_is_in_ranking_order_and_holm_corrected():
     ]
     table = score_table(submissions, cfg.columns)
     (smap,) = significance_maps(table, cfg, rank(table, cfg))
-    assert smap.submission_ids == ("a", "b", "c")
+    assert smap.submission_ids == tuple(submission_id(sid) for sid in ("a", "b", "c"))
     # a, b beat c at p = 1/256 each; Holm over 6 tests: sorted 6/256, 5/256 -> both 6/256.
     assert smap.p_values[0, 2] == pytest.approx(6 / 256)
     assert smap.p_values[1, 2] == pytest.approx(6 / 256)

@@ -147,7 +147,8 @@ def test_a_foreign_image_keeps_its_tag(docker_client, base_image, algorithm_imag
 def test_the_base_image_behaves_like_python_slim(docker_client, base_image):
     command = (
         "import sys, ssl, venv, pip, os, sysconfig; "
-        "print(sys.version_info[:2], os.environ['LANG'], os.path.exists(sysconfig.get_path('stdlib') + '/EXTERNALLY-MANAGED'))"
+        "print(sys.version_info[:2], os.environ['LANG'], "
+        "os.path.exists(sysconfig.get_path('stdlib') + '/EXTERNALLY-MANAGED'))"
     )
     output = docker_client.containers.run(base.SLIM_TAG, ["python", "-c", command], network_mode="none", remove=True)
     assert output.decode().strip() == "(3, 11) C.UTF-8 False"

@@ -8,16 +8,23 @@ import json
 import pytest
 
 from challenge.phases import Phase
+from challenge.statuses import JobStatus
 from evaluation.runner.docker_runner import RunnerSettings, container_options, default_user, run_job
 from evaluation.runner.errors import RunnerError
-from evaluation.runner.status import JobStatus
 
 
 @pytest.mark.docker
 @pytest.mark.timeout(120)
 def test_the_engine_applied_every_production_flag(docker_client, algorithm_image, input_image, test_phase, tmp_path):
     image_id = algorithm_image("good")
-    job = run_job(docker_client, image_id=image_id, case="1_t1", input_image=input_image, phase=test_phase, job_dir=tmp_path / "job")
+    job = run_job(
+        docker_client,
+        image_id=image_id,
+        case="1_t1",
+        input_image=input_image,
+        phase=test_phase,
+        job_dir=tmp_path / "job",
+    )
     assert job.status is JobStatus.SUCCEEDED, job.reason
     audit = json.loads((tmp_path / "job" / "container.json").read_text())
     host = audit["HostConfig"]
@@ -44,10 +51,17 @@ def test_the_engine_applied_every_production_flag(docker_client, algorithm_image
 
 @pytest.mark.docker
 @pytest.mark.timeout(120)
-def test_a_container_sees_no_privilege_no_network_no_ground_truth_no_socket(docker_client, algorithm_image, spider_data, input_image, test_phase, tmp_path):
+def test_a_container_sees_no_privilege_no_network_no_ground_truth_no_socket(
+    docker_client, algorithm_image, spider_data, input_image, test_phase, tmp_path
+):
     volumes_before = {v.id for v in docker_client.volumes.list()}
     job = run_job(
-        docker_client, image_id=algorithm_image("snoop"), case="1_t1", input_image=input_image, phase=test_phase, job_dir=tmp_path / "job"
+        docker_client,
+        image_id=algorithm_image("snoop"),
+        case="1_t1",
+        input_image=input_image,
+        phase=test_phase,
+        job_dir=tmp_path / "job",
     )
     assert job.status is JobStatus.SUCCEEDED, job.reason
     line = next(line for line in job.log_path.read_text().splitlines() if line.startswith("SNOOP "))
@@ -74,9 +88,18 @@ def test_a_container_sees_no_privilege_no_network_no_ground_truth_no_socket(dock
     assert mounts["/"]["options"].startswith("ro")
     assert mounts["/input"]["options"].startswith("ro")
     assert mounts["/output"]["options"].startswith("rw")
-    assert mounts["/tmp"]["fstype"] == "tmpfs" and f"size={test_phase.tmp_bytes // 1024}k" in mounts["/tmp"]["super_options"]
-    host_file_systems = {m["target"] for m in seen["mounts"] if m["fstype"] not in ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay")}
-    assert host_file_systems <= {"/input", "/output", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/usr/sbin/docker-init"}
+    assert (
+        mounts["/tmp"]["fstype"] == "tmpfs"
+        and f"size={test_phase.tmp_bytes // 1024}k" in mounts["/tmp"]["super_options"]
+    )
+    host_file_systems = {
+        m["target"]
+        for m in seen["mounts"]
+        if m["fstype"] not in ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay")
+    }
+    assert host_file_systems <= {
+        "/input", "/output", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/usr/sbin/docker-init"
+    }
     # The image's VOLUME /data became a bounded tmpfs, not a volume on the host.
     assert seen["data_volume"] == "tmpfs"
     assert {v.id for v in docker_client.volumes.list()} == volumes_before

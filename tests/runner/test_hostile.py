@@ -12,8 +12,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from challenge.statuses import JobStatus
 from evaluation.runner.docker_runner import JOB_LABEL, run_job
-from evaluation.runner.status import JobStatus
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -29,12 +29,23 @@ CASES = [
     ("manyfiles", JobStatus.OUTPUT_TOO_LARGE, "more than 1000 files", ""),
     ("symlink", JobStatus.INVALID_OUTPUT, "segmentation.mha is a symbolic link", ""),
     ("symlinkdir", JobStatus.INVALID_OUTPUT, "sagittal-spine-mr-segmentation is a symbolic link", ""),
-    ("nooutput", JobStatus.MISSING_OUTPUT, "no .mha file in /output/images/sagittal-spine-mr-segmentation/", "nothing written"),
+    (
+        "nooutput",
+        JobStatus.MISSING_OUTPUT,
+        "no .mha file in /output/images/sagittal-spine-mr-segmentation/",
+        "nothing written",
+    ),
     ("twooutputs", JobStatus.INVALID_OUTPUT, "found 2 .mha files", ""),
     ("wronggeometry", JobStatus.INVALID_OUTPUT, "spacing (mm): expected (0.62, 0.55, 3.3), found (1, 1, 1)", ""),
     ("floatlabels", JobStatus.INVALID_OUTPUT, "integer label image", ""),
     ("unknownlabels", JobStatus.INVALID_OUTPUT, "not SPIDER labels: 42, 150", ""),
-    ("badentry", JobStatus.FAILED, "exited with code 127 (the command was not found: check the image's ENTRYPOINT and CMD); last log line: [FATAL tini", "exec /app/predict failed"),
+    (
+        "badentry",
+        JobStatus.FAILED,
+        "exited with code 127 (the command was not found: check the image's ENTRYPOINT and CMD); "
+        "last log line: [FATAL tini",
+        "exec /app/predict failed",
+    ),
     # dockerd 20.10 sometimes drops stderr written in the instant before exit (seen with plain
     # `docker run` too), so the reason may name "loading model ..." instead of the traceback.
     ("crash", JobStatus.FAILED, "exited with code 1; last log line: ", "loading model"),
@@ -46,7 +57,9 @@ def _sha256(path: Path) -> str:
 
 
 @pytest.mark.parametrize("name, status, reason, log_words", CASES, ids=[c[0] for c in CASES])
-def test_hostile_container(name, status, reason, log_words, docker_client, algorithm_image, input_image, test_phase, tmp_path):
+def test_hostile_container(
+    name, status, reason, log_words, docker_client, algorithm_image, input_image, test_phase, tmp_path
+):
     before = _sha256(input_image)
     shadow = Path("/etc/shadow")
     shadow_before = shadow.stat().st_mtime_ns if shadow.exists() else None
@@ -85,7 +98,9 @@ def test_hostile_container(name, status, reason, log_words, docker_client, algor
         assert job.exit_code == 137
 
 
-def test_the_next_job_is_unaffected_by_a_fork_bomb_and_a_memory_hog(docker_client, algorithm_image, input_image, test_phase, tmp_path):
+def test_the_next_job_is_unaffected_by_a_fork_bomb_and_a_memory_hog(
+    docker_client, algorithm_image, input_image, test_phase, tmp_path
+):
     for index, name in enumerate(("forkbomb", "memory", "good")):
         job = run_job(
             docker_client,
@@ -118,7 +133,14 @@ def test_an_image_without_a_command_does_not_start(docker_client, input_image, t
         base.image_archive(layer, config, tag="spider-test/nocommand:latest")(stream)
     with open(archive_path, "rb") as stream:
         (image,) = docker_client.images.load(stream)
-    job = run_job(docker_client, image_id=image.id, case="1_t1", input_image=input_image, phase=test_phase, job_dir=tmp_path / "job")
+    job = run_job(
+        docker_client,
+        image_id=image.id,
+        case="1_t1",
+        input_image=input_image,
+        phase=test_phase,
+        job_dir=tmp_path / "job",
+    )
     assert job.status is JobStatus.NOT_STARTED and job.status.reported is JobStatus.FAILED
     assert "no ENTRYPOINT or CMD" in job.reason
     assert job.exit_code is None

@@ -11,8 +11,8 @@ import SimpleITK as sitk
 
 from challenge.contract import OUTPUT_SOCKET
 from challenge.geometry import Geometry
+from challenge.statuses import JobStatus
 from evaluation.runner.output_check import check_output, measure_folder, output_too_large
-from evaluation.runner.status import JobStatus
 
 SHAPE_ZYX = (9, 28, 20)
 SPACING_XYZ = (0.62, 0.55, 3.3)  # as make_image's default: uneven, with a rotated direction

@@ -1,10 +1,12 @@
 """The closed set of job statuses and how they map to the six reported ones."""
 
-from evaluation.runner.status import REPORTED_STATUSES, JobStatus
+import pytest
+
+from challenge.statuses import ENDED_JOB_STATUSES, REPORTED_STATUSES, JobStatus
 
 
 def test_every_status_maps_to_a_reported_one():
-    for status in JobStatus:
+    for status in ENDED_JOB_STATUSES:
         assert status.reported in REPORTED_STATUSES
 
 
@@ -25,3 +27,10 @@ def test_status_is_a_string_enum():
     assert JobStatus("timed_out") is JobStatus.TIMED_OUT
     assert str(JobStatus.SUCCEEDED) == "succeeded"
     assert JobStatus.SUCCEEDED.ok and not JobStatus.FAILED.ok
+
+
+def test_engine_statuses_are_not_reported():
+    assert not JobStatus.PENDING.ended and not JobStatus.RUNNING.ended
+    assert set(ENDED_JOB_STATUSES) == set(JobStatus) - {JobStatus.PENDING, JobStatus.RUNNING}
+    with pytest.raises(ValueError, match="has not ended"):
+        _ = JobStatus.RUNNING.reported

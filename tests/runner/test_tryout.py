@@ -39,7 +39,9 @@ def test_spider_try_runs_and_scores_a_well_behaved_algorithm(algorithm_image, sp
             assert metrics["case"][case]["metrics"][f"{group}/all/dice"] == 1.0
     assert (out / "cases.csv").is_file()
     lines = printed.splitlines()
-    assert lines[0].split() == ["case", "status", "seconds", "peak", "memory", "Dice", "vertebrae", "Dice", "discs", "Dice", "spinal_canal"]
+    assert lines[0].split() == [
+        "case", "status", "seconds", "peak", "memory", "Dice", "vertebrae", "Dice", "discs", "Dice", "spinal_canal"
+    ]
     assert lines[1].split()[:2] == ["1_t1", "succeeded"] and lines[1].split()[-3:] == ["1.000"] * 3
     assert f"logs: {out / 'jobs'}/<case>/log.txt" in printed
     assert "2 of 2 cases succeeded under phase sanity-check: 60 s per case, 512m memory" in printed
@@ -79,7 +81,9 @@ def test_spider_try_reports_failures_and_scores_them_as_missing(algorithm_image,
     assert "1_t1: timed_out: did not finish within the time limit of 2 s" in printed
     # A second try-out into the same OUT replaces the first one's files.
     algorithm_image("nooutput")
-    assert main(["try", "spider-test/nooutput:latest", "--data", str(spider_data), "--out", str(out), "--phase", "sanity-check"]) == 1
+    assert main(
+        ["try", "spider-test/nooutput:latest", "--data", str(spider_data), "--out", str(out), "--phase", "sanity-check"]
+    ) == 1
     capsys.readouterr()
     assert [job["status"] for job in json.loads((out / "jobs.json").read_text())] == ["missing_output"] * 2
 

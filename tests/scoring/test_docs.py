@@ -22,7 +22,7 @@ def test_docs_state_each_nsd_tolerance():
 
 
 def test_docs_list_the_official_columns():
-    from evaluation.profiles import SPIDER2024_COLUMNS
+    from challenge.official_columns import SPIDER2024_COLUMNS
 
     text = DOCS.read_text(encoding="utf-8")
     for name in SPIDER2024_COLUMNS:

@@ -7,9 +7,9 @@ import pytest
 
 from challenge import labels, rules
 from challenge.rules import EdgeCase
+from challenge.statuses import RowStatus
 from evaluation.errors import InvalidPredictionError
 from evaluation.profiles import metric_spec
-from evaluation.rows import RowStatus
 from evaluation.score import score_case
 
 from .conftest import SPACING_ZYX, perturbed, spine_reference

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from challenge import labels, rules
-from evaluation.rows import RowStatus
+from challenge.statuses import RowStatus
 from evaluation.score import score_case
 
 from .conftest import SPACING_ZYX, spine_reference
@@ -86,7 +86,8 @@ def test_detection_needs_dice_of_at_least_the_threshold():
     l3 = np.argwhere(reference == labels.vertebra_value(3))
     prediction[reference == labels.vertebra_value(3)] = 0
     n = len(l3)
-    keep = int(np.ceil(rules.DETECTION_DICE_THRESHOLD / (2 - rules.DETECTION_DICE_THRESHOLD) * n))  # Dice 2k/(n+k) >= 0.1
+    # Dice 2k/(n+k) >= 0.1
+    keep = int(np.ceil(rules.DETECTION_DICE_THRESHOLD / (2 - rules.DETECTION_DICE_THRESHOLD) * n))
     for found, count in ((False, keep - 1), (True, keep)):
         trial = prediction.copy()
         trial[tuple(l3[:count].T)] = labels.vertebra_value(3)

@@ -11,11 +11,11 @@ import pytest
 from challenge import rules
 from challenge.cli import main
 from challenge.errors import MissingFileError, UnknownLabelError
+from challenge.statuses import CaseStatus, RowStatus
 from evaluation.commands.score import PROFILE_CHOICES
 from evaluation.errors import EvaluationError
 from evaluation.profiles import PROFILES
 from evaluation.report import CASES_COLUMNS, SCHEMA_VERSION
-from evaluation.rows import CaseStatus, RowStatus
 from evaluation.score import score_folders
 
 from .conftest import spine_reference, write_mask

@@ -7,8 +7,8 @@ import pytest
 from scipy import ndimage
 
 from challenge import labels, rules
-from evaluation.profiles import SPIDER2024_COLUMNS
-from evaluation.rows import RowStatus
+from challenge.official_columns import SPIDER2024_COLUMNS
+from challenge.statuses import RowStatus
 from evaluation.score import score_case
 
 from .conftest import SPACING_ZYX, perturbed, spine_reference

@@ -100,12 +100,20 @@ def ledger(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def submit_fake(registry, tmp_path):
     """submit_fake(team, name, content=..., phase=...) -> receipt, with a fake image file."""
-    from submissions.intake import submit
     from submissions_fakes import fake_pinner
+
+    from submissions.intake import submit
 
     counter = iter(range(10_000))
 
-    def make(team: str = "team a", name: str = "algo", *, content: bytes | None = None, phase: str = "sanity-check", now=None):
+    def make(
+        team: str = "team a",
+        name: str = "algo",
+        *,
+        content: bytes | None = None,
+        phase: str = "sanity-check",
+        now=None,
+    ):
         image = tmp_path / f"image-{next(counter)}.tar"
         image.write_bytes(content if content is not None else secrets.token_bytes(16))
         return submit(registry, team=team, name=name, image=str(image), phase=phase, pinner=fake_pinner, now=now)

@@ -49,10 +49,11 @@ def wait_until(predicate, *, timeout_s: float, what: str) -> None:
 
 def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from submissions_fakes import copy_reference_job
+
     from submissions.db import open_registry
     from submissions.engine import evaluate
     from submissions.executors import make_executor
-    from submissions_fakes import copy_reference_job
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)

@@ -7,20 +7,21 @@ import threading
 from collections import Counter
 
 import pytest
+from engine_process import job_states, start_engine  # noqa: E402  (this folder is on sys.path)
 from sqlalchemy import select
+from submissions_fakes import read_ledger
+from submissions_testdata import case_names
 
 from submissions import claims
 from submissions.intake import set_phase
 from submissions.models import Job, Submission
-from submissions_fakes import read_ledger
-from submissions_testdata import case_names
-
-from engine_process import job_states, start_engine  # noqa: E402  (this folder is on sys.path)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_three_engines_at_once_run_each_job_exactly_once(registry, db_url, work_dir, make_hidden_set, submit_fake, ledger, monkeypatch, tmp_path):
+def test_three_engines_at_once_run_each_job_exactly_once(
+    registry, db_url, work_dir, make_hidden_set, submit_fake, ledger, monkeypatch, tmp_path
+):
     hidden = make_hidden_set(case_names(10), folder="hidden-10")
     set_phase(registry, "sanity-check", data_dir=hidden, max_submissions=10)
     for index in range(3):

@@ -8,14 +8,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from engine_process import job_states, start_engine, wait_until  # noqa: E402  (this folder is on sys.path)
 from sqlalchemy import func, select
-
-from submissions.intake import set_phase
-from submissions.models import Job, Result, Submission
 from submissions_fakes import read_ledger
 from submissions_testdata import case_names
 
-from engine_process import job_states, start_engine, wait_until  # noqa: E402  (this folder is on sys.path)
+from submissions.intake import set_phase
+from submissions.models import Job, Result, Submission
 
 CASES = 14
 SUBMISSIONS = 2
@@ -34,7 +33,9 @@ def busy_registry(registry, make_hidden_set, submit_fake, ledger, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_sigkill_mid_run_then_restart_loses_nothing_and_reruns_nothing_finished(busy_registry, db_url, work_dir, ledger, tmp_path):
+def test_sigkill_mid_run_then_restart_loses_nothing_and_reruns_nothing_finished(
+    busy_registry, db_url, work_dir, ledger, tmp_path
+):
     registry = busy_registry
     log = tmp_path / "engines.log"
     snapshots = []
@@ -42,7 +43,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_reruns_nothing_finished(
         engine = start_engine(db_url, work_dir, log)
         try:
             wait_until(
-                lambda: sum(s for _, _, s in job_states(registry).values()) >= kill_after_scored
+                lambda target=kill_after_scored: sum(s for _, _, s in job_states(registry).values()) >= target
                 and any(status == "running" for status, _, _ in job_states(registry).values()),
                 timeout_s=90, what=f"{kill_after_scored} scored cases and a running job",
             )
@@ -86,7 +87,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_reruns_nothing_finished(
     # interrupted was retried as a new attempt.
     started = Counter((job, attempt) for event, job, attempt, _pid in read_ledger(ledger) if event == "start")
     assert max(started.values()) == 1
-    for job, (status, attempts, _) in final.items():
+    for job, (_status, attempts, _) in final.items():
         assert started[(job, attempts)] == 1, f"job {job}: its last attempt {attempts} did not run"
         assert all(attempt <= attempts for j, attempt in started if j == job)
     for snapshot in snapshots:

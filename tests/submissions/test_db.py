@@ -60,7 +60,9 @@ def test_migrations_create_exactly_the_models_schema(db_url, work_dir):
     registry = open_registry(db_url, work=work_dir)
     try:
         with registry.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
+            )
             tables = set(inspect(connection).get_table_names())
         assert differences == []
         assert tables >= {"alembic_version", "teams", "phases", "cases", "submissions", "jobs", "results"}
@@ -90,7 +92,12 @@ def test_processes_opening_a_fresh_database_together_migrate_once(db_url, work_d
         "print(current_revision(registry.engine))\n"
     )
     processes = [
-        subprocess.Popen([sys.executable, "-c", script, db_url, str(work_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_url, str(work_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     outputs = [process.communicate(timeout=100) for process in processes]

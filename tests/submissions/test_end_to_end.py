@@ -24,7 +24,9 @@ def spider(*arguments: str, env: dict) -> subprocess.CompletedProcess:
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_real_container_end_to_end_through_the_cli(docker_client, identity_image, hidden_set, db_url, work_dir, tmp_path):
+def test_real_container_end_to_end_through_the_cli(
+    docker_client, identity_image, hidden_set, db_url, work_dir, tmp_path
+):
     env = dict(os.environ, SPIDER_DB=db_url, SPIDER_WORK=str(work_dir))
     done = spider("phase", "set", "sanity-check", "--data", str(hidden_set), "--time-limit", "120", "--memory", "512m",
                   "--max-submissions", "3", "--per", "day", env=env)
@@ -38,12 +40,16 @@ def test_real_container_end_to_end_through_the_cli(docker_client, identity_image
         for chunk in image.save(named=True):
             stream.write(chunk)
     team = "Team <b>\"Ü\"</b>; $(id)"
-    done = spider("submit", "--team", team, "--name", "identity v1", "--image", str(tarball), "--phase", "sanity-check", env=env)
+    done = spider(
+        "submit", "--team", team, "--name", "identity v1", "--image", str(tarball), "--phase", "sanity-check", env=env
+    )
     assert done.returncode == 0, done.stderr
     submission_id = int(done.stdout.strip())
     # The same image again, as a tarball or by tag: refused for this team and phase.
     for reference in (str(tarball), identity_image):
-        again = spider("submit", "--team", team, "--name", "again", "--image", reference, "--phase", "sanity-check", env=env)
+        again = spider(
+            "submit", "--team", team, "--name", "again", "--image", reference, "--phase", "sanity-check", env=env
+        )
         assert again.returncode == 2 and "already submitted image" in again.stderr
 
     # A node that lacks the image loads it from the archive in the work folder.
@@ -55,7 +61,9 @@ def test_real_container_end_to_end_through_the_cli(docker_client, identity_image
     status = spider("status", "--json", env=env)
     assert status.returncode == 0, status.stderr
     [summary] = json.loads(status.stdout)
-    assert (summary["id"], summary["team"], summary["name"], summary["status"]) == (submission_id, team, "identity v1", "completed")
+    assert (summary["id"], summary["team"], summary["name"], summary["status"]) == (
+        submission_id, team, "identity v1", "completed"
+    )
     assert summary["digest"] == image.id and summary["job_counts"] == {"succeeded": 6}
     assert repr(team) in spider("status", env=env).stdout
 
@@ -66,7 +74,7 @@ def test_real_container_end_to_end_through_the_cli(docker_client, identity_image
         registry.dispose()
     assert result.image_digest == image.id
     assert all(job.status == "succeeded" and Path(job.log_path).read_text().startswith("copied") for job in result.jobs)
-    dice = [r.value for r in result.results if r.metric == "dice" and r.level == "all"]
+    dice = [r.value for r in result.rows if r.metric == "dice" and r.level == "all"]
     assert dice and all(value == 1.0 for value in dice)  # the identity algorithm is perfect here
     metrics = json.loads((work_dir / "submissions" / str(submission_id) / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["counts"] == {"scored": 6, "missing": 0, "invalid": 0}

@@ -8,6 +8,7 @@ import math
 
 import pytest
 from sqlalchemy import select, update
+from submissions_fakes import copy_reference_job, must_not_run, raising_job, read_ledger
 
 from submissions import claims
 from submissions.engine import evaluate
@@ -15,7 +16,6 @@ from submissions.errors import EngineError
 from submissions.executors import LocalExecutor
 from submissions.models import Job, Result, Submission, utcnow
 from submissions.queries import phase_results
-from submissions_fakes import copy_reference_job, must_not_run, raising_job, read_ledger
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def executor():
 
 
 def rows_of(result, case: str) -> dict[tuple[str, str, str], tuple[float, str]]:
-    return {(r.structure, r.level, r.metric): (r.value, r.status) for r in result.results if r.case == case}
+    return {(r.structure, r.level, r.metric): (r.value, r.status) for r in result.rows if r.case == case}
 
 
 @pytest.mark.timeout(120)
@@ -36,13 +36,18 @@ def test_evaluate_runs_scores_and_completes(registry, phase, submit_fake, execut
     assert (report.runs, report.scored, report.completed) == (6, 6, [receipt.id])
 
     [result] = phase_results(registry, "sanity-check")
-    assert (result.status, result.team, result.algorithm_name, result.rules_version) == ("completed", "team a", "copy", "1.0.0")
-    assert [(job.case, job.status, job.attempts) for job in result.jobs] == [(case, "succeeded", 1) for case in phase.cases]
+    assert (result.status, result.team, result.algorithm_name, result.rules_version) == (
+        "completed", "team a", "copy", "1.0.0"
+    )
+    assert [(job.case, job.status, job.attempts) for job in result.jobs] == [
+        (case, "succeeded", 1) for case in phase.cases
+    ]
     perfect = rows_of(result, "1_t1")
     assert perfect[("vertebrae", "all", "dice")] == (1.0, "scored")
     assert perfect[("spinal_canal", "all", "assd")] == (0.0, "scored")
     assert perfect[("discs", "all", "detection_rate")] == (1.0, "scored")
-    assert {r.rules_version for r in result.results} == {"1.0.0"}
+    with registry.session() as session:
+        assert set(session.scalars(select(Result.rules_version).where(Result.submission_id == receipt.id))) == {"1.0.0"}
 
     metrics_path = work_dir / "submissions" / str(receipt.id) / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -50,7 +55,9 @@ def test_evaluate_runs_scores_and_completes(registry, phase, submit_fake, execut
     assert sorted(metrics["case"]) == list(phase.cases)
     assert metrics["aggregates"]["vertebrae/all/dice"]["mean"] == 1.0
     assert metrics["aggregates"]["vertebrae/all/dice"]["n"] == 6
-    assert (metrics_path.parent / "cases.csv").read_text(encoding="utf-8").startswith("case,structure,level,metric,value,status\n")
+    assert (metrics_path.parent / "cases.csv").read_text(encoding="utf-8").startswith(
+        "case,structure,level,metric,value,status\n"
+    )
     with registry.session() as session:
         assert session.get(Submission, receipt.id).metrics_path == str(metrics_path)
     # Run again: nothing left to do, nothing runs twice.
@@ -114,7 +121,9 @@ def _spec_for(registry, job):
 
 def _expire_leases(registry) -> None:
     with registry.session() as session, session.begin():
-        session.execute(update(Job).where(Job.lease_owner.is_not(None)).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+        session.execute(
+            update(Job).where(Job.lease_owner.is_not(None)).values(lease_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
 
 
 @pytest.mark.timeout(120)
@@ -184,7 +193,9 @@ def test_a_lost_lease_cannot_overwrite_the_new_owners_work(registry, phase, subm
     submit_fake()
     [job] = claims.claim_runs(registry, "slow-engine", limit=1, lease_seconds=60)
     _expire_leases(registry)
-    [again] = [j for j in claims.claim_runs(registry, "fast-engine", limit=6, lease_seconds=60) if j.job_id == job.job_id]
+    [again] = [
+        j for j in claims.claim_runs(registry, "fast-engine", limit=6, lease_seconds=60) if j.job_id == job.job_id
+    ]
     assert again.attempt == 2
     outcome = copy_reference_job(_spec_for(registry, again))
     assert not claims.record_run(registry, "slow-engine", job.job_id, outcome, lease_seconds=60)
@@ -193,15 +204,18 @@ def test_a_lost_lease_cannot_overwrite_the_new_owners_work(registry, phase, subm
 
 
 def test_nan_values_survive_the_database(registry, phase, submit_fake):
-    from submissions.jobs import CaseScore, ResultRow
+    from challenge.results import ScoreRow
+    from challenge.statuses import CaseStatus, RowStatus
+    from evaluation.report import CaseOutcome
+    from submissions.jobs import CaseScore
 
     submit_fake()
     [job] = claims.claim_runs(registry, "me", limit=1, lease_seconds=60)
     outcome = copy_reference_job(_spec_for(registry, job))
     claims.record_run(registry, "me", job.job_id, outcome, lease_seconds=60)
-    rows = (ResultRow(job.case, "discs", "all", "dice", math.nan, "scored"),
-            ResultRow(job.case, "discs", "all", "hd95", math.inf, "scored"))
-    assert claims.record_score(registry, "me", job, CaseScore("1.0.0", rows, "scored", ""))
+    rows = (ScoreRow(job.case, "discs", "all", "dice", math.nan, RowStatus.SCORED),
+            ScoreRow(job.case, "discs", "all", "hd95", math.inf, RowStatus.SCORED))
+    assert claims.record_score(registry, "me", job, CaseScore("1.0.0", CaseOutcome(job.case, CaseStatus.SCORED), rows))
     with registry.session() as session:
         values = [r.value for r in session.scalars(select(Result).order_by(Result.id))]
     assert math.isnan(values[0]) and values[1] == math.inf

@@ -97,7 +97,10 @@ def test_duplicate_digest_refused_per_phase_and_team(registry, phase, hidden_set
 
 @pytest.mark.parametrize(
     ("period", "within", "outside"),
-    [("day", dt.timedelta(hours=23), dt.timedelta(hours=25)), ("week", dt.timedelta(days=6, hours=23), dt.timedelta(days=7, hours=1))],
+    [
+        ("day", dt.timedelta(hours=23), dt.timedelta(hours=25)),
+        ("week", dt.timedelta(days=6, hours=23), dt.timedelta(days=7, hours=1)),
+    ],
 )
 def test_limit_per_rolling_period(registry, phase, hidden_set, submit_fake, period, within, outside):
     set_phase(registry, "sanity-check", data_dir=hidden_set, max_submissions=2, per=period)

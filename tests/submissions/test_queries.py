@@ -6,12 +6,13 @@ import datetime as dt
 import math
 
 import pytest
+from submissions_fakes import copy_reference_job
 
+from challenge.results import ScoreRow
 from submissions.engine import evaluate
 from submissions.errors import UnknownRecordError
 from submissions.executors import LocalExecutor
-from submissions.queries import JobRecord, ResultRecord, SubmissionResults, phase_results, submission_summaries
-from submissions_fakes import copy_reference_job
+from submissions.queries import JobRecord, SubmissionResults, phase_results, submission_summaries
 
 
 @pytest.mark.timeout(120)
@@ -30,18 +31,20 @@ def test_phase_results_by_session_registry_or_url(registry, db_url, phase, submi
 
     first, second = by_session
     assert isinstance(first, SubmissionResults) and [first.id, second.id] == [done.id, waiting.id]
-    assert (first.team, first.algorithm_name, first.status, first.rules_version) == ("team a", "first", "completed", "1.0.0")
+    assert (first.team, first.algorithm_name, first.status, first.rules_version) == (
+        "team a", "first", "completed", "1.0.0"
+    )
     assert first.created_at.tzinfo is not None and first.created_at <= dt.datetime.now(dt.timezone.utc)
     assert first.image_digest == done.image_digest
-    assert all(isinstance(row, ResultRecord) and isinstance(row.value, float) for row in first.results)
-    assert [row.case for row in first.results] == sorted(row.case for row in first.results)
-    assert {row.case for row in first.results} == set(phase.cases)
+    assert all(isinstance(row, ScoreRow) and isinstance(row.value, float) for row in first.rows)
+    assert [row.case for row in first.rows] == sorted(row.case for row in first.rows)
+    assert {row.case for row in first.rows} == set(phase.cases)
     assert all(isinstance(job, JobRecord) for job in first.jobs)
     assert [(j.case, j.status, j.attempts) for j in first.jobs] == [(c, "succeeded", 1) for c in phase.cases]
     assert all(j.seconds is not None and j.log_path.endswith("log.txt") for j in first.jobs)
-    assert (second.status, second.results, second.rules_version) == ("pending", (), None)
+    assert (second.status, second.rows, second.rules_version) == ("pending", (), None)
     assert [(j.status, j.seconds, j.log_path) for j in second.jobs] == [("pending", None, None)] * 6
-    assert not any(math.isnan(row.value) for row in first.results)
+    assert not any(math.isnan(row.value) for row in first.rows)
 
     summaries = submission_summaries(registry, "sanity-check")
     assert [(s.id, s.job_counts) for s in summaries] == [(done.id, {"succeeded": 6}), (waiting.id, {"pending": 6})]

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from engine_process import start_engine  # noqa: E402  (this folder is on sys.path)
+from submissions_fakes import fake_pinner, ledger_nodes, read_ledger
+from submissions_testdata import case_names
 
 from submissions.db import open_registry
 from submissions.intake import set_phase, submit
 from submissions.queries import phase_results
-from submissions_fakes import fake_pinner, ledger_nodes, read_ledger
-from submissions_testdata import case_names
-
-from engine_process import start_engine  # noqa: E402  (this folder is on sys.path)
 
 pytest.importorskip("ray", reason="the Ray tests need the 'cluster' extra (ray[default])")
 
@@ -48,7 +47,9 @@ def _wait_for_nodes(address: str, count: int, env: dict, timeout_s: float = 60) 
         "    if time.time() > deadline: sys.exit(1)\n"
         "    time.sleep(0.5)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout_s + 30)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout_s + 30
+    )
     assert result.returncode == 0, f"the Ray cluster did not come up with {count} nodes:\n{result.stderr[-3000:]}"
 
 
@@ -72,10 +73,19 @@ def ray_cluster(tmp_path_factory):
     # Token authentication off: a loopback-only test cluster, and Ray would otherwise read or
     # write a token in the user's ~/.ray.
     env = dict(
-        os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        SUBMISSIONS_FAKE_LEDGER=str(ledger), SUBMISSIONS_FAKE_SECONDS=JOB_SECONDS,
+        os.environ,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="disabled",
+        PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        SUBMISSIONS_FAKE_LEDGER=str(ledger),
+        SUBMISSIONS_FAKE_SECONDS=JOB_SECONDS,
     )
-    common = [f"--num-cpus={NODE_CPUS}", f"--memory={NODE_MEMORY_BYTES}", f"--object-store-memory={OBJECT_STORE_BYTES}", "--block"]
+    common = [
+        f"--num-cpus={NODE_CPUS}",
+        f"--memory={NODE_MEMORY_BYTES}",
+        f"--object-store-memory={OBJECT_STORE_BYTES}",
+        "--block",
+    ]
     processes = []
     try:
         processes.append(subprocess.Popen(
@@ -87,7 +97,9 @@ def ray_cluster(tmp_path_factory):
         _wait_for_nodes(address, 1, env)
         processes.append(subprocess.Popen(
             [str(RAY), "start", f"--address={address}", "--node-ip-address=127.0.0.1", *common],
-            env=dict(env, SUBMISSIONS_FAKE_NODE="worker"), stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT,
+            env=dict(env, SUBMISSIONS_FAKE_NODE="worker"),
+            stdout=(logs / "worker.log").open("w"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         ))
         _wait_for_nodes(address, 2, env)
@@ -137,14 +149,16 @@ def test_ray_results_equal_local_results(ray_cluster, tmp_path, make_hidden_set,
     local_report, local, local_metrics = _evaluate(tmp_path, hidden, "local", executor="local")
     assert ledger_nodes(ledger) == {"-"}
     ledger.unlink()
-    ray_report, on_ray, ray_metrics = _evaluate(tmp_path, hidden, "ray", executor="ray", ray_address=ray_cluster.address)
+    ray_report, on_ray, ray_metrics = _evaluate(
+        tmp_path, hidden, "ray", executor="ray", ray_address=ray_cluster.address
+    )
 
     assert ledger_nodes(ledger) == {"head", "worker"}  # jobs ran on both nodes, as Ray tasks
     assert len([e for e in read_ledger(ledger) if e[0] == "start"]) == 16
     for report in (local_report, ray_report):
         assert (report["runs"], report["scored"], len(report["completed"])) == (16, 16, 2)
     strip = lambda r: (r.team, r.status, r.rules_version, r.image_digest,  # noqa: E731
-                       [(x.case, x.structure, x.level, x.metric, x.value, x.status, x.rules_version) for x in r.results],
+                       [(x.case, x.structure, x.level, x.metric, x.value, x.status) for x in r.rows],
                        [(j.case, j.status, j.reason, j.attempts) for j in r.jobs])
     assert [strip(r) for r in on_ray] == [strip(r) for r in local]
     assert ray_metrics == local_metrics  # metrics.json byte for byte

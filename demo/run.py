@@ -95,8 +95,9 @@ def run_demo(out: Path, *, test_cases: int = 6, train_cases: int = 8, workers: i
 
     _step("synthesize training data", ["synth", "--out", str(train), "--cases", str(train_cases), "--seed", "1",
                                        "--voxel-scale", "2", "--quiet"])
+    # seed 2022 draws a SPACE series
     _step("synthesize the hidden test set", ["synth", "--out", str(test_set), "--cases", str(test_cases),
-                                             "--seed", "2022", "--voxel-scale", "2", "--quiet"])  # seed 2022 draws a SPACE series
+                                             "--seed", "2022", "--voxel-scale", "2", "--quiet"])
     _step("check the hidden test set", ["data", "check", str(test_set)])
     _step("build the offline Python base image (reused when present)", ["images", "base"])
     _step("train the smoke baseline (UNETR, CPU)", ["baseline", "train", "--data", str(train), "--out", str(run),
