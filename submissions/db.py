@@ -190,8 +190,8 @@ def connect_read_only(url: str) -> Engine:
         database = Path(parsed.database or "")
         if not database.is_file():
             raise RegistryError(
-                f"no registry database at {database.resolve()}: nothing to read (a registry is created by `spider phase set`; "
-                "check --db, --work or $SPIDER_DB)")
+                f"no registry database at {database.resolve()}: nothing to read "
+                "(a registry is created by `spider phase set`; check --db, --work or $SPIDER_DB)")
         engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true",
                                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
     elif parsed.get_backend_name() == "postgresql":
