@@ -17,16 +17,18 @@ writes cannot fail half-way with "database is locked"; writers queue for up to
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,12 +76,7 @@ def resolve_url(db: str | None, *, work_dir: Path) -> str:
 
 def create_db_engine(url: str) -> Engine:
     """An SQLAlchemy engine with the registry's connection settings (not yet migrated)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise RegistryError(
-            f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)"
-        ) from error
+    parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
@@ -88,11 +85,22 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _configure_sqlite(engine)
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
-        return create_engine(parsed, pool_pre_ping=True)
-    raise RegistryError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _parse_url(url: str) -> URL:
+    """`url` parsed, with psycopg 3 as PostgreSQL's driver; RegistryError for anything but SQLite or PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise RegistryError(
+            f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)") from error
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise RegistryError(f"unsupported database {backend!r}: use SQLite or PostgreSQL")
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
+    return parsed
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -180,26 +188,20 @@ def connect(url: str, *, migrate: bool = True) -> Engine:
 def connect_read_only(url: str) -> Engine:
     """An engine that only reads the registry at `url`: it creates no database, migrates nothing, and
     refuses (RegistryError) a database that does not exist or is not at the newest schema."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise RegistryError(
-            f"not a database URL: {url!r} (expected e.g. sqlite:///path or postgresql+psycopg://...)"
-        ) from error
+    parsed = _parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = Path(parsed.database or "")
         if not database.is_file():
             raise RegistryError(
                 f"no registry database at {database.resolve()}: nothing to read "
                 "(a registry is created by `spider phase set`; check --db, --work or $SPIDER_DB)")
-        engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true",
-                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
-    elif parsed.get_backend_name() == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, pool_pre_ping=True, execution_options={"postgresql_readonly": True})
+        # SQLite's own read-only mode, through a file: URI with the path percent-encoded (a URL
+        # string would be unquoted again by SQLAlchemy, and '#' or '?' in a path would cut it).
+        uri = f"file:{quote(str(database.resolve()))}?mode=ro"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True,
+                                                                            timeout=SQLITE_BUSY_TIMEOUT_S))
     else:
-        raise RegistryError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+        engine = create_engine(parsed, pool_pre_ping=True, execution_options={"postgresql_readonly": True})
     try:
         found = current_revision(engine)
     except Exception as error:

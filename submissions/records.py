@@ -39,11 +39,8 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class SubmissionResults:
-    """A submission of a phase with its long result rows (sorted by case, structure, level, metric)
-    and its jobs (one per case, sorted by case). Only a submission whose `status.ranked` is True
-    (completed) has a full, consistent set of rows; while it is evaluated or rescored, `rows` may
-    hold a part of the cases."""
+class SubmissionInfo:
+    """Who submitted what, and where it stands."""
 
     id: int
     team: str
@@ -52,6 +49,15 @@ class SubmissionResults:
     created_at: dt.datetime
     status: SubmissionStatus
     rules_version: str | None
+
+
+@dataclass(frozen=True)
+class SubmissionResults(SubmissionInfo):
+    """A submission of a phase with its long result rows (sorted by case, structure, level, metric)
+    and its jobs (one per case, sorted by case). Only a submission whose `status.ranked` is True
+    (completed) has a full, consistent set of rows; while it is evaluated or rescored, `rows` may
+    hold a part of the cases."""
+
     rows: tuple[ScoreRow, ...]
     jobs: tuple[JobRecord, ...]
 
@@ -72,17 +78,10 @@ class PhaseResults:
 
 
 @dataclass(frozen=True)
-class SubmissionSummary:
-    """One line of `spider status`: a submission and the count of its jobs per status."""
+class SubmissionSummary(SubmissionInfo):
+    """One line of `spider status`: a submission, its phase and the count of its jobs per status."""
 
-    id: int
     phase: str
-    team: str
-    algorithm_name: str
-    image_digest: str
-    created_at: dt.datetime
-    status: SubmissionStatus
-    rules_version: str | None
     job_counts: dict[str, int]
 
     def as_json(self) -> dict[str, Any]:
