@@ -244,15 +244,7 @@ def run_job(
             raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
         try:
             return _run_created(
-                container,
-                case=case,
-                phase=phase,
-                expected=expected,
-                job_dir=job_dir,
-                output_dir=output_dir,
-                log_path=log_path,
-                settings=settings,
-                image_id=image_id,
+                container, _JobContext(case, image_id, phase, expected, job_dir, output_dir, log_path, settings)
             )
         finally:
             _remove(container)
@@ -262,7 +254,34 @@ def run_job(
         shutil.rmtree(input_dir, ignore_errors=True)
 
 
-def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_path, settings, image_id) -> JobResult:
+@dataclass(frozen=True)
+class _JobContext:
+    """One job being run: what it runs, under which limits, and where its files go."""
+
+    case: str
+    image_id: str
+    phase: Phase
+    expected: Geometry
+    job_dir: Path
+    output_dir: Path
+    log_path: Path
+    settings: RunnerSettings
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """What the watch saw when the container stopped (or was stopped)."""
+
+    killed_for: str | None  # "time", "output" or None (it exited by itself)
+    size_reason: str | None
+    exit_code: int | None
+    state: dict
+    seconds: float
+    log_text: str
+    peak_memory_bytes: int | None
+
+
+def _run_created(container, job: _JobContext) -> JobResult:
     import docker.errors
 
     memory = _MemorySampler(container.id)
@@ -272,19 +291,17 @@ def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_p
     except docker.errors.APIError as error:
         seconds = time.monotonic() - began
         container.reload()
-        _write_audit(job_dir / "container.json", container.attrs)
-        log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
-        return JobResult(
-            case,
-            JobStatus.NOT_STARTED,
-            f"the container could not start: {_explain(error)}",
-            None,
-            seconds,
-            log_path,
-            image_id,
-        )
+        _write_audit(job.job_dir / "container.json", container.attrs)
+        job.log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
+        return JobResult(job.case, JobStatus.NOT_STARTED, f"the container could not start: {_explain(error)}",
+                         None, seconds, job.log_path, job.image_id)
+    return _verdict(job, _ending(container, job, began, memory))
+
+
+def _ending(container, job: _JobContext, began: float, memory: _MemorySampler) -> _Ending:
+    """Watch the container to its end, then collect its state, log and the output's final size."""
     killed_for, size_reason, exit_code = _watch(
-        container, phase=phase, output_dir=output_dir, settings=settings, began=began, memory=memory
+        container, phase=job.phase, output_dir=job.output_dir, settings=job.settings, began=began, memory=memory
     )
     seconds = time.monotonic() - began
     container.reload()
@@ -293,58 +310,43 @@ def _run_created(container, *, case, phase, expected, job_dir, output_dir, log_p
         exit_code = state.get("ExitCode")
     if killed_for is None and exit_code == 137 and not state.get("OOMKilled"):
         state = _wait_for_oom_flag(container)
-    _write_audit(job_dir / "container.json", container.attrs)
-    log_text = _save_log(container, log_path, settings.log_limit_bytes)
-    peak = memory.peak()
+    _write_audit(job.job_dir / "container.json", container.attrs)
+    log_text = _save_log(container, job.log_path, job.settings.log_limit_bytes)
     if size_reason is None:
-        final = measure_folder(
-            output_dir, stop_above_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries
-        )
-        size_reason = output_too_large(
-            final, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries
-        )
-    result = dict(
-        case=case, exit_code=exit_code, seconds=seconds, log_path=log_path, image_id=image_id, peak_memory_bytes=peak
-    )
-    if size_reason is not None:
-        shutil.rmtree(output_dir, ignore_errors=True)
-        return JobResult(status=JobStatus.OUTPUT_TOO_LARGE, reason=size_reason, **result)
-    if killed_for == "time":
-        return JobResult(
-            status=JobStatus.TIMED_OUT,
-            reason=f"did not finish within the time limit of {phase.time_limit_seconds} s and was killed",
-            **result,
-        )
+        limit, max_entries = job.phase.output_limit_bytes, job.settings.max_output_entries
+        final = measure_folder(job.output_dir, stop_above_bytes=limit, max_entries=max_entries)
+        size_reason = output_too_large(final, limit_bytes=limit, max_entries=max_entries)
+    return _Ending(killed_for, size_reason, exit_code, state, seconds, log_text, memory.peak())
+
+
+def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
+    """The job's status and reason from how it ended; a clean exit gets its output checked."""
+    def ended(status: JobStatus, reason: str, prediction_path: Path | None = None) -> JobResult:
+        return JobResult(job.case, status, reason, ending.exit_code, ending.seconds, job.log_path, job.image_id,
+                         prediction_path, ending.peak_memory_bytes)
+
+    exit_code, phase = ending.exit_code, job.phase
+    if ending.size_reason is not None:
+        shutil.rmtree(job.output_dir, ignore_errors=True)
+        return ended(JobStatus.OUTPUT_TOO_LARGE, ending.size_reason)
+    if ending.killed_for == "time":
+        return ended(JobStatus.TIMED_OUT,
+                     f"did not finish within the time limit of {phase.time_limit_seconds} s and was killed")
     limit = format_size(phase.memory_bytes)
-    if state.get("OOMKilled"):
-        return JobResult(
-            status=JobStatus.OUT_OF_MEMORY,
-            reason=(
-                f"a process was killed for using more than the memory limit of {limit} (swap is not "
-                f"granted; exit code {exit_code}); reduce memory use, e.g. infer in smaller patches"
-            ),
-            **result,
-        )
+    if ending.state.get("OOMKilled"):
+        return ended(JobStatus.OUT_OF_MEMORY,
+                     f"a process was killed for using more than the memory limit of {limit} (swap is not "
+                     f"granted; exit code {exit_code}); reduce memory use, e.g. infer in smaller patches")
     if exit_code == 137:
         # SIGKILL that the runner did not send and the engine did not flag: in practice the
         # kernel's OOM killer (the flag can be lost); the reason says how sure this is.
-        return JobResult(
-            status=JobStatus.OUT_OF_MEMORY,
-            reason=(
-                f"was killed by SIGKILL (exit code 137) that the runner did not send, most likely for "
-                f"using more than the memory limit of {limit} (swap is not granted); reduce memory use"
-            ),
-            **result,
-        )
+        return ended(JobStatus.OUT_OF_MEMORY,
+                     f"was killed by SIGKILL (exit code 137) that the runner did not send, most likely for "
+                     f"using more than the memory limit of {limit} (swap is not granted); reduce memory use")
     if exit_code != 0:
-        return JobResult(status=JobStatus.FAILED, reason=_failure_reason(exit_code, log_text), **result)
-    checked = check_output(output_dir, expected)
-    return JobResult(
-        status=checked.status,
-        reason=checked.reason,
-        prediction_path=checked.path if checked.status is JobStatus.SUCCEEDED else None,
-        **result,
-    )
+        return ended(JobStatus.FAILED, _failure_reason(exit_code, ending.log_text))
+    checked = check_output(job.output_dir, job.expected)
+    return ended(checked.status, checked.reason, checked.path if checked.status is JobStatus.SUCCEEDED else None)
 
 
 def _watch(container, *, phase, output_dir, settings, began, memory):
