@@ -15,7 +15,13 @@ import platform
 import sys
 import time
 import types
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when used: the script first checks that they are installed
+    from baselines.config import BaselineConfig
+    from baselines.train import TrainResult
 
 REQUIRED_MODULES = ("numpy", "scipy", "SimpleITK", "torch", "monai", "einops")
 
@@ -58,33 +64,71 @@ def main(argv: list[str] | None = None) -> int:
     _ensure_tqdm()
     import torch
 
-    from baselines.config import config_from_mapping, load_config, smoke_config_path
-    from baselines.train import train
-    from challenge.synth import write_release
-
-    tiny = arguments.tiny
     if arguments.device == "cuda" and not torch.cuda.is_available():
         print("gpu_baseline: PyTorch sees no CUDA device (for a CPU check use --device cpu --tiny)", file=sys.stderr)
         return 3
-    log_dir = arguments.log_dir
-    log_dir.mkdir(parents=True, exist_ok=True)
-    cases = arguments.cases or (4 if tiny else 16)
-    iterations = arguments.iterations or (4 if tiny else 3000)
-    budget = arguments.time_budget_s if arguments.time_budget_s is not None else (None if tiny else 210.0)
-
-    def say(message: str) -> None:
-        print(message, flush=True)
-
-    say(f"python {platform.python_version()}, torch {torch.__version__}, device {arguments.device}"
-        + (f" ({torch.cuda.get_device_name(0)})" if arguments.device == "cuda" else "")
-        + f", {os.cpu_count()} CPUs")
+    plan = _Plan.of(arguments)
+    plan.log_dir.mkdir(parents=True, exist_ok=True)
+    _say(f"python {platform.python_version()}, torch {torch.__version__}, device {plan.device}"
+         + (f" ({torch.cuda.get_device_name(0)})" if plan.device == "cuda" else "")
+         + f", {os.cpu_count()} CPUs")
 
     began = time.perf_counter()
-    data_dir = log_dir / "data"
-    write_release(data_dir, cases=cases, seed=arguments.seed, voxel_scale=3.0 if tiny else 1.0)
-    say(f"synthetic data: {cases} series in {time.perf_counter() - began:.0f} s ({data_dir})")
+    data_dir = _write_data(plan)
+    config = _benchmark_config(plan)
+    result, peak_bytes = _train(plan, data_dir, config)
+    report = _report(plan, config, result, peak_bytes)
+    report["total_seconds"] = round(time.perf_counter() - began, 1)
+    (plan.log_dir / "benchmark.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _say_results(plan, config, result, report)
+    return 0
 
-    if tiny:
+
+@dataclass(frozen=True)
+class _Plan:
+    """What this benchmark does: the command line with the defaults of the full or --tiny setting."""
+
+    log_dir: Path
+    device: str
+    tiny: bool
+    cases: int
+    iterations: int
+    time_budget_s: float | None
+    seed: int
+
+    @classmethod
+    def of(cls, arguments: argparse.Namespace) -> _Plan:
+        tiny = arguments.tiny
+        budget = arguments.time_budget_s if arguments.time_budget_s is not None else (None if tiny else 210.0)
+        return cls(
+            log_dir=arguments.log_dir,
+            device=arguments.device,
+            tiny=tiny,
+            cases=arguments.cases or (4 if tiny else 16),
+            iterations=arguments.iterations or (4 if tiny else 3000),
+            time_budget_s=budget,
+            seed=arguments.seed,
+        )
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _write_data(plan: _Plan) -> Path:
+    from challenge.synth import write_release
+
+    began = time.perf_counter()
+    data_dir = plan.log_dir / "data"
+    write_release(data_dir, cases=plan.cases, seed=plan.seed, voxel_scale=3.0 if plan.tiny else 1.0)
+    _say(f"synthetic data: {plan.cases} series in {time.perf_counter() - began:.0f} s ({data_dir})")
+    return data_dir
+
+
+def _benchmark_config(plan: _Plan) -> BaselineConfig:
+    from baselines.config import config_from_mapping, load_config, smoke_config_path
+
+    if plan.tiny:
         document = load_config(base=smoke_config_path()).to_dict()
         document["data"].update(spacing_mm=[4.0, 4.0, 4.0])
         document["train"].update(validation_interval=4, log_interval=1)
@@ -97,27 +141,42 @@ def main(argv: list[str] | None = None) -> int:
         document["data"].update(cache_workers=workers, loader_workers=workers)
         document["train"].update(learning_rate=1e-3, validation_interval=500, log_interval=50)
         document["inference"].update(window_batch_size=4)  # validation windows per pass on the GPU
-    document["seed"] = arguments.seed
-    document["train"]["max_iterations"] = iterations
-    config = config_from_mapping(document, source="gpu_baseline")
+    document["seed"] = plan.seed
+    document["train"]["max_iterations"] = plan.iterations
+    return config_from_mapping(document, source="gpu_baseline")
 
-    if arguments.device == "cuda":
+
+def _train(plan: _Plan, data_dir: Path, config: BaselineConfig) -> tuple[TrainResult, int | None]:
+    """The training result and the peak GPU memory in bytes (None on the CPU)."""
+    import torch
+
+    from baselines.train import train
+
+    if plan.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    result = train(data_dir, log_dir / "run", config=config, device=arguments.device, progress=False,
-                   log=say, max_seconds=budget)
-    peak_bytes = torch.cuda.max_memory_allocated() if arguments.device == "cuda" else None
+    result = train(data_dir, plan.log_dir / "run", config=config, device=plan.device, progress=False,
+                   log=_say, max_seconds=plan.time_budget_s)
+    peak_bytes = torch.cuda.max_memory_allocated() if plan.device == "cuda" else None
+    return result, peak_bytes
 
-    trained = result.iterations - result.resumed_from
-    per_second = 1.0 / result.seconds_per_iteration if result.seconds_per_iteration > 0 else float("nan")
+
+def _iterations_per_second(result: TrainResult) -> float:
+    return 1.0 / result.seconds_per_iteration if result.seconds_per_iteration > 0 else float("nan")
+
+
+def _report(plan: _Plan, config: BaselineConfig, result: TrainResult, peak_bytes: int | None) -> dict[str, Any]:
+    """benchmark.json, but for total_seconds."""
+    import torch
+
     validation = result.last_validation
-    report = {
-        "device": arguments.device,
-        "device_name": torch.cuda.get_device_name(0) if arguments.device == "cuda" else platform.processor(),
-        "mixed_precision": bool(config.train.amp and arguments.device == "cuda"),
-        "cases": cases,
-        "iterations": trained,
+    return {
+        "device": plan.device,
+        "device_name": torch.cuda.get_device_name(0) if plan.device == "cuda" else platform.processor(),
+        "mixed_precision": bool(config.train.amp and plan.device == "cuda"),
+        "cases": plan.cases,
+        "iterations": result.iterations - result.resumed_from,
         "stopped_by_time_budget": result.stopped_by_time,
-        "iterations_per_second": round(per_second, 3),
+        "iterations_per_second": round(_iterations_per_second(result), 3),
         "training_seconds": round(result.seconds, 1),
         "validation_seconds": round(result.validation_seconds, 1),
         "peak_gpu_memory_bytes": peak_bytes,
@@ -127,17 +186,21 @@ def main(argv: list[str] | None = None) -> int:
         "validation_dice_by_group": {k: _number(v) for k, v in validation.dice_by_group.items()} if validation else {},
         "best_mean_dice": _number(result.best_mean_dice),
         "best_iteration": result.best_iteration,
-        "total_seconds": round(time.perf_counter() - began, 1),
     }
-    (log_dir / "benchmark.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    say(f"iterations: {trained} ({'time budget reached' if result.stopped_by_time else 'all'}), "
-        f"{per_second:.2f} iterations/s (batch {config.train.crops_per_iteration} x {tuple(config.model.patch_size)})")
-    say("peak GPU memory: " + (f"{peak_bytes / 2**30:.2f} GiB" if peak_bytes is not None else "n/a (CPU)"))
+
+
+def _say_results(plan: _Plan, config: BaselineConfig, result: TrainResult, report: dict[str, Any]) -> None:
+    trained, peak_bytes = report["iterations"], report["peak_gpu_memory_bytes"]
+    _say(f"iterations: {trained} ({'time budget reached' if result.stopped_by_time else 'all'}), "
+         f"{_iterations_per_second(result):.2f} iterations/s "
+         f"(batch {config.train.crops_per_iteration} x {tuple(config.model.patch_size)})")
+    _say("peak GPU memory: " + (f"{peak_bytes / 2**30:.2f} GiB" if peak_bytes is not None else "n/a (CPU)"))
+    validation = result.last_validation
     if validation:
         groups = ", ".join(f"{k} {_text(v)}" for k, v in validation.dice_by_group.items())
-        say(f"validation Dice at iteration {validation.iteration}: mean {_text(validation.mean_dice)}; {groups}")
-    say(f"total {report['total_seconds']:.0f} s; report {log_dir / 'benchmark.json'}; curve {log_dir / 'run' / 'metrics.png'}")
-    return 0
+        _say(f"validation Dice at iteration {validation.iteration}: mean {_text(validation.mean_dice)}; {groups}")
+    _say(f"total {report['total_seconds']:.0f} s; report {plan.log_dir / 'benchmark.json'}; "
+         f"curve {plan.log_dir / 'run' / 'metrics.png'}")
 
 
 def _number(value: float) -> float | None:

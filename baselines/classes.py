@@ -19,9 +19,9 @@ from typing import Iterable
 
 import numpy as np
 
+from baselines.errors import BaselineConfigError
 from challenge import labels
 from challenge.errors import UnknownLabelError
-from baselines.errors import BaselineConfigError
 
 _UNMAPPED = np.uint8(255)  # never a class index: at most 1 + 3 * 25 + 1 = 77 classes
 _GROUP_VALUE = {

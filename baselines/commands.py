@@ -14,7 +14,13 @@ def register(subparsers) -> None:
         description="The SPIDER reference algorithm: MONAI UNETR trained on a release folder.",
     )
     commands = parser.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND", required=True)
+    _add_train(commands)
+    _add_predict(commands)
+    _add_export(commands)
+    _add_container(commands)
 
+
+def _add_train(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train (or resume) a run on a SPIDER release folder",
@@ -24,7 +30,8 @@ def register(subparsers) -> None:
     )
     train.add_argument("--data", type=Path, required=True, metavar="DIR", help="release folder")
     train.add_argument("--out", type=Path, required=True, metavar="RUN", help="run folder (created, or resumed)")
-    train.add_argument("--config", type=Path, metavar="FILE", help="TOML file with the keys to change from the defaults")
+    train.add_argument("--config", type=Path, metavar="FILE",
+                       help="TOML file with the keys to change from the defaults")
     train.add_argument("--smoke", action="store_true",
                        help="start from the smoke configuration (minutes on a CPU; proves learning, not for results)")
     train.add_argument("--max-iterations", type=int, metavar="N", help="override train.max_iterations")
@@ -32,6 +39,8 @@ def register(subparsers) -> None:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser(
         "predict",
         help="segment every .mha of a folder with a trained run",
@@ -46,11 +55,15 @@ def register(subparsers) -> None:
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="for --backend torch")
     predict.set_defaults(handler=_predict)
 
+
+def _add_export(commands) -> None:
     export = commands.add_parser("export", help="export the best checkpoint to ONNX (RUN/export/)")
     export.add_argument("--run", type=Path, required=True, metavar="RUN")
     export.add_argument("--force", action="store_true", help="export again even if RUN/export is current")
     export.set_defaults(handler=_export)
 
+
+def _add_container(commands) -> None:
     container = commands.add_parser(
         "container",
         help="build the reference algorithm container of a run (offline)",
@@ -82,9 +95,10 @@ def _train(arguments: argparse.Namespace) -> int:
     validation = result.last_validation
     groups = ", ".join(f"{k} {v:.3f}" for k, v in validation.dice_by_group.items()) if validation else "none"
     print(
-        f"trained {result.iterations} iterations ({result.seconds:.0f} s, {result.seconds_per_iteration:.2f} s/iteration "
-        f"on {result.device}); best mean foreground Dice {result.best_mean_dice:.3f} at iteration "
-        f"{result.best_iteration}; last validation: {groups}\nrun: {result.run_dir}"
+        f"trained {result.iterations} iterations ({result.seconds:.0f} s, "
+        f"{result.seconds_per_iteration:.2f} s/iteration on {result.device}); best mean foreground Dice "
+        f"{result.best_mean_dice:.3f} at iteration {result.best_iteration}; last validation: {groups}\n"
+        f"run: {result.run_dir}"
     )
     return 0
 

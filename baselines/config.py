@@ -125,58 +125,12 @@ def config_from_mapping(document: Mapping[str, Any], *, source: str = "config") 
     for name in sections:
         if not isinstance(document.get(name), Mapping):
             raise BaselineConfigError(f"{source}: missing table [{name}]")
-    d, c, m, t, i = (document[name] for name in sections)
-    where = lambda section: f"{source}: [{section}]"  # noqa: E731
-    data = DataConfig(
-        orientation=_orientation(_get(d, "orientation", where("data")), f"{source}: data.orientation"),
-        spacing_mm=_floats(_get(d, "spacing_mm", where("data")), f"{source}: data.spacing_mm", 3, positive=True),
-        intensity_percentiles=_percentiles(_get(d, "intensity_percentiles", where("data")), source),
-        validation_fraction=_fraction(_get(d, "validation_fraction", where("data")), f"{source}: data.validation_fraction", open_low=True),
-        cache_workers=_check_int(_get(d, "cache_workers", where("data")), f"{source}: data.cache_workers", minimum=0),
-        loader_workers=_check_int(_get(d, "loader_workers", where("data")), f"{source}: data.loader_workers", minimum=0),
-    )
-    _no_unknown(d, [f.name for f in dataclasses.fields(DataConfig)], where("data"))
-    classes = ClassesConfig(
-        max_level=_check_int(_get(c, "max_level", where("classes")), f"{source}: classes.max_level", minimum=1),
-        partial_vertebrae=_bool(_get(c, "partial_vertebrae", where("classes")), f"{source}: classes.partial_vertebrae"),
-        # Runs and checkpoints saved before classes by group existed had a class per level.
-        by_level=_bool(c.get("by_level", True), f"{source}: classes.by_level"),
-    )
-    _no_unknown(c, [f.name for f in dataclasses.fields(ClassesConfig)], where("classes"))
-    classes.class_map()  # validates max_level against the label map
-    model = ModelConfig(
-        name=_choice(_get(m, "name", where("model")), f"{source}: model.name", MODEL_NAMES),
-        patch_size=_patch(_get(m, "patch_size", where("model")), f"{source}: model.patch_size"),
-        feature_size=_check_int(_get(m, "feature_size", where("model")), f"{source}: model.feature_size", minimum=1),
-        hidden_size=_check_int(_get(m, "hidden_size", where("model")), f"{source}: model.hidden_size", minimum=1),
-        mlp_dim=_check_int(_get(m, "mlp_dim", where("model")), f"{source}: model.mlp_dim", minimum=1),
-        num_heads=_check_int(_get(m, "num_heads", where("model")), f"{source}: model.num_heads", minimum=1),
-        dropout_rate=_fraction(_get(m, "dropout_rate", where("model")), f"{source}: model.dropout_rate", open_high=True),
-    )
-    _no_unknown(m, [f.name for f in dataclasses.fields(ModelConfig)], where("model"))
-    if model.hidden_size % model.num_heads:
-        raise BaselineConfigError(
-            f"{source}: model.hidden_size ({model.hidden_size}) must be a multiple of model.num_heads ({model.num_heads})"
-        )
-    train = TrainConfig(
-        max_iterations=_check_int(_get(t, "max_iterations", where("train")), f"{source}: train.max_iterations", minimum=1),
-        learning_rate=_floats([_get(t, "learning_rate", where("train"))], f"{source}: train.learning_rate", 1, positive=True)[0],
-        weight_decay=_floats([_get(t, "weight_decay", where("train"))], f"{source}: train.weight_decay", 1, positive=False)[0],
-        crops_per_iteration=_check_int(_get(t, "crops_per_iteration", where("train")), f"{source}: train.crops_per_iteration", minimum=1),
-        foreground_fraction=_fraction(_get(t, "foreground_fraction", where("train")), f"{source}: train.foreground_fraction"),
-        validation_interval=_check_int(_get(t, "validation_interval", where("train")), f"{source}: train.validation_interval", minimum=1),
-        log_interval=_check_int(_get(t, "log_interval", where("train")), f"{source}: train.log_interval", minimum=1),
-        augment=_bool(_get(t, "augment", where("train")), f"{source}: train.augment"),
-        amp=_bool(_get(t, "amp", where("train")), f"{source}: train.amp"),
-    )
-    _no_unknown(t, [f.name for f in dataclasses.fields(TrainConfig)], where("train"))
-    inference = InferenceConfig(
-        overlap=_fraction(_get(i, "overlap", where("inference")), f"{source}: inference.overlap", open_high=True),
-        window_batch_size=_check_int(_get(i, "window_batch_size", where("inference")), f"{source}: inference.window_batch_size", minimum=1),
-        # Runs and checkpoints saved before level naming was configurable kept the network's names.
-        level_naming=_choice(i.get("level_naming", "network"), f"{source}: inference.level_naming", LEVEL_NAMING),
-    )
-    _no_unknown(i, [f.name for f in dataclasses.fields(InferenceConfig)], where("inference"))
+    d, c, m, t, i = (_Table(document[name], name, source) for name in sections)
+    data = _data_config(d)
+    classes = _classes_config(c)
+    model = _model_config(m)
+    train = _train_config(t)
+    inference = _inference_config(i)
     if not classes.by_level and inference.level_naming != "count-from-sacrum":
         raise BaselineConfigError(
             f"{source}: classes.by_level = false predicts no levels, so inference.level_naming must be "
@@ -184,6 +138,104 @@ def config_from_mapping(document: Mapping[str, Any], *, source: str = "config") 
         )
     seed = _check_int(document.get("seed", 0), f"{source}: seed", minimum=0)
     return BaselineConfig(seed=seed, data=data, classes=classes, model=model, train=train, inference=inference)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One [section] of a configuration document, and the names its error messages give."""
+
+    values: Mapping[str, Any]
+    section: str
+    source: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}: [{self.section}]"
+
+    def get(self, key: str) -> Any:
+        """A required key's value."""
+        return _get(self.values, key, self.where)
+
+    def what(self, key: str) -> str:
+        return f"{self.source}: {self.section}.{key}"
+
+    def check_known(self, config_class: type) -> None:
+        _no_unknown(self.values, [f.name for f in dataclasses.fields(config_class)], self.where)
+
+
+def _data_config(table: _Table) -> DataConfig:
+    data = DataConfig(
+        orientation=_orientation(table.get("orientation"), table.what("orientation")),
+        spacing_mm=_spacing(table.get("spacing_mm"), table.what("spacing_mm")),
+        intensity_percentiles=_percentiles(table.get("intensity_percentiles"), table.source),
+        validation_fraction=_fraction(table.get("validation_fraction"), table.what("validation_fraction"),
+                                      open_low=True),
+        cache_workers=_check_int(table.get("cache_workers"), table.what("cache_workers"), minimum=0),
+        loader_workers=_check_int(table.get("loader_workers"), table.what("loader_workers"), minimum=0),
+    )
+    table.check_known(DataConfig)
+    return data
+
+
+def _classes_config(table: _Table) -> ClassesConfig:
+    classes = ClassesConfig(
+        max_level=_check_int(table.get("max_level"), table.what("max_level"), minimum=1),
+        partial_vertebrae=_bool(table.get("partial_vertebrae"), table.what("partial_vertebrae")),
+        # Runs and checkpoints saved before classes by group existed had a class per level.
+        by_level=_bool(table.values.get("by_level", True), table.what("by_level")),
+    )
+    table.check_known(ClassesConfig)
+    classes.class_map()  # validates max_level against the label map
+    return classes
+
+
+def _model_config(table: _Table) -> ModelConfig:
+    model = ModelConfig(
+        name=_choice(table.get("name"), table.what("name"), MODEL_NAMES),
+        patch_size=_patch(table.get("patch_size"), table.what("patch_size")),
+        feature_size=_check_int(table.get("feature_size"), table.what("feature_size"), minimum=1),
+        hidden_size=_check_int(table.get("hidden_size"), table.what("hidden_size"), minimum=1),
+        mlp_dim=_check_int(table.get("mlp_dim"), table.what("mlp_dim"), minimum=1),
+        num_heads=_check_int(table.get("num_heads"), table.what("num_heads"), minimum=1),
+        dropout_rate=_fraction(table.get("dropout_rate"), table.what("dropout_rate"), open_high=True),
+    )
+    table.check_known(ModelConfig)
+    if model.hidden_size % model.num_heads:
+        raise BaselineConfigError(
+            f"{table.source}: model.hidden_size ({model.hidden_size}) must be a multiple of "
+            f"model.num_heads ({model.num_heads})"
+        )
+    return model
+
+
+def _train_config(table: _Table) -> TrainConfig:
+    def count(key: str) -> int:
+        return _check_int(table.get(key), table.what(key), minimum=1)
+
+    train = TrainConfig(
+        max_iterations=count("max_iterations"),
+        learning_rate=_floats([table.get("learning_rate")], table.what("learning_rate"), 1, positive=True)[0],
+        weight_decay=_floats([table.get("weight_decay")], table.what("weight_decay"), 1, positive=False)[0],
+        crops_per_iteration=count("crops_per_iteration"),
+        foreground_fraction=_fraction(table.get("foreground_fraction"), table.what("foreground_fraction")),
+        validation_interval=count("validation_interval"),
+        log_interval=count("log_interval"),
+        augment=_bool(table.get("augment"), table.what("augment")),
+        amp=_bool(table.get("amp"), table.what("amp")),
+    )
+    table.check_known(TrainConfig)
+    return train
+
+
+def _inference_config(table: _Table) -> InferenceConfig:
+    inference = InferenceConfig(
+        overlap=_fraction(table.get("overlap"), table.what("overlap"), open_high=True),
+        window_batch_size=_check_int(table.get("window_batch_size"), table.what("window_batch_size"), minimum=1),
+        # Runs and checkpoints saved before level naming was configurable kept the network's names.
+        level_naming=_choice(table.values.get("level_naming", "network"), table.what("level_naming"), LEVEL_NAMING),
+    )
+    table.check_known(InferenceConfig)
+    return inference
 
 
 # --- reading, merging and writing -------------------------------------------------------------
@@ -296,6 +348,11 @@ def _fraction(value: Any, what: str, *, open_low: bool = False, open_high: bool 
     return float(value)
 
 
+def _spacing(value: Any, what: str) -> tuple[float, float, float]:
+    z, y, x = _floats(value, what, 3, positive=True)
+    return z, y, x
+
+
 def _percentiles(value: Any, source: str) -> tuple[float, float]:
     what = f"{source}: data.intensity_percentiles"
     low, high = _floats(value, what, 2, positive=False)
@@ -315,8 +372,10 @@ def _patch(value: Any, what: str) -> tuple[int, int, int]:
 
 def _orientation(value: Any, what: str) -> str:
     axes = {"L": "LR", "R": "LR", "A": "AP", "P": "AP", "S": "SI", "I": "SI"}
-    if not isinstance(value, str) or len(value) != 3 or any(ch not in axes for ch in value) or len({axes[ch] for ch in value}) != 3:
+    named_once = isinstance(value, str) and len(value) == 3 and all(ch in axes for ch in value)
+    if not named_once or len({axes[ch] for ch in value}) != 3:
         raise BaselineConfigError(
-            f"{what} must be three letters naming each anatomical axis once (e.g. \"PIR\", \"LPS\"), found {value!r}"
+            f"{what} must be three letters naming each anatomical axis once (e.g. \"PIR\", \"LPS\"), "
+            f"found {value!r}"
         )
     return value

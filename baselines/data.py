@@ -28,9 +28,10 @@ from monai.transforms import (
 from baselines.classes import ClassMap
 from baselines.config import BaselineConfig
 from baselines.errors import RunError
-from baselines.preprocess import Preprocessing, prepare_image, prepare_mask, read_image
+from baselines.preprocess import Preprocessing, prepare_image, prepare_mask
 from challenge.errors import DataError, GeometryMismatchError
 from challenge.geometry import Geometry
+from challenge.images import read_image
 from challenge.release import read_release
 
 IMAGE, LABEL = "image", "label"
@@ -119,7 +120,9 @@ class LoadPreparedCased(MapTransform):
         mask = read_image(data[LABEL], what="mask")
         differences = Geometry.of(image).differences(Geometry.of(mask))
         if differences:
-            raise GeometryMismatchError(f"{Path(data[LABEL]).name} is not on its image's grid: " + "; ".join(differences))
+            raise GeometryMismatchError(
+                f"{Path(data[LABEL]).name} is not on its image's grid: " + "; ".join(differences)
+            )
         prepared = prepare_image(image, self.preprocessing)
         try:
             classes = self.class_map.encode(prepare_mask(mask, prepared.grid))
@@ -198,14 +201,16 @@ def training_dataset(cases: Sequence[Case], config: BaselineConfig, *, progress:
     """Preprocessed, padded training cases held in memory; indexing one applies the random part."""
     transform = Compose(deterministic_transforms(config, pad=True) + random_transforms(config))
     return CacheDataset(
-        case_dicts(cases), transform=transform, cache_rate=1.0, num_workers=max(config.data.cache_workers, 1), progress=progress
+        case_dicts(cases), transform=transform, cache_rate=1.0, num_workers=max(config.data.cache_workers, 1),
+        progress=progress,
     )
 
 
 def validation_dataset(cases: Sequence[Case], config: BaselineConfig, *, progress: bool = False) -> CacheDataset:
     transform = Compose(deterministic_transforms(config, pad=False))
     return CacheDataset(
-        case_dicts(cases), transform=transform, cache_rate=1.0, num_workers=max(config.data.cache_workers, 1), progress=progress
+        case_dicts(cases), transform=transform, cache_rate=1.0, num_workers=max(config.data.cache_workers, 1),
+        progress=progress,
     )
 
 
@@ -230,7 +235,8 @@ class IterationSamples(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> list[dict[str, Any]]:
         iteration = self.first + index
-        self.cases.transform.set_random_state(seed=int(np.random.default_rng([self.seed, iteration, 1]).integers(2**31)))
+        seed = int(np.random.default_rng([self.seed, iteration, 1]).integers(2**31))
+        self.cases.transform.set_random_state(seed=seed)
         crops = self.cases[self.case_index(iteration)]
         return crops if isinstance(crops, list) else [crops]
 

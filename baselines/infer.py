@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,8 +22,9 @@ import SimpleITK as sitk
 from baselines.classes import ClassMap, class_map_from_values
 from baselines.errors import BaselineError, RunError
 from baselines.levels import LEVEL_NAMING, count_from_sacrum
-from baselines.preprocess import Preprocessing, prepare_image, read_image, to_input_grid
+from baselines.preprocess import Preprocessing, prepare_image, to_input_grid
 from challenge.contract import IMAGE_SUFFIX
+from challenge.images import read_image
 
 SPEC_SCHEMA_VERSION = 1
 SPEC_FILE = "inference.json"
@@ -77,7 +78,7 @@ class InferenceSpec:
             return cls(
                 class_values=tuple(int(v) for v in document["class_values"]),
                 preprocessing=Preprocessing.from_dict(document["preprocessing"]),
-                window_size=tuple(int(v) for v in document["window_size"]),
+                window_size=_three_ints(document["window_size"]),
                 overlap=float(document["overlap"]),
                 window_batch_size=int(document["window_batch_size"]),
                 # Specs written before level naming was configurable kept the network's names.
@@ -91,7 +92,9 @@ class InferenceSpec:
 
     def __post_init__(self) -> None:
         if self.level_naming not in LEVEL_NAMING:
-            raise RunError(f"inference spec level_naming must be one of {list(LEVEL_NAMING)}, found {self.level_naming!r}")
+            raise RunError(
+                f"inference spec level_naming must be one of {list(LEVEL_NAMING)}, found {self.level_naming!r}"
+            )
         if not self.classes_by_level and self.level_naming != "count-from-sacrum":
             raise RunError("inference spec: classes by group carry no level, level_naming must be 'count-from-sacrum'")
 
@@ -106,10 +109,18 @@ class InferenceSpec:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RunError(f"no {SPEC_FILE} in {folder}: export the run first (spider baseline container does)") from None
+            raise RunError(
+                f"no {SPEC_FILE} in {folder}: export the run first (spider baseline container does)"
+            ) from None
         except json.JSONDecodeError as error:
             raise RunError(f"{path}: not valid JSON ({error})") from error
         return cls.from_dict(document)
+
+
+def _three_ints(values: Iterable[Any]) -> tuple[int, int, int]:
+    """Raises ValueError unless there are exactly three."""
+    z, y, x = (int(v) for v in values)
+    return z, y, x
 
 
 # --- sliding window ---------------------------------------------------------------------------
@@ -149,10 +160,10 @@ def sliding_window_logits(
     """
     if volume.ndim != 3:
         raise ValueError(f"expected a 3D (z, y, x) volume, found shape {volume.shape}")
-    pads = [max(w - s, 0) for w, s in zip(window, volume.shape)]
+    pads = [max(w - s, 0) for w, s in zip(window, volume.shape, strict=True)]
     before = [p // 2 for p in pads]
-    padded = np.pad(volume.astype(np.float32, copy=False), [(b, p - b) for b, p in zip(before, pads)])
-    starts = [window_starts(s, w, overlap) for s, w in zip(padded.shape, window)]
+    padded = np.pad(volume.astype(np.float32, copy=False), [(b, p - b) for b, p in zip(before, pads, strict=True)])
+    starts = [window_starts(s, w, overlap) for s, w in zip(padded.shape, window, strict=True)]
     corners = [(z, y, x) for z in starts[0] for y in starts[1] for x in starts[2]]
     weights = gaussian_weights(window)
     total: np.ndarray | None = None
@@ -166,18 +177,19 @@ def sliding_window_logits(
             raise BaselineError(f"the model returned logits of shape {logits.shape}, expected {expected}")
         if total is None:
             total = np.zeros((logits.shape[1], *padded.shape), dtype=np.float32)
-        for corner, window_logits in zip(batch_corners, logits):
+        for corner, window_logits in zip(batch_corners, logits, strict=True):
             box = _box(corner, window)
             total[(slice(None), *box)] += window_logits * weights
             weight_sum[box] += weights
     assert total is not None  # at least one window always exists
     total /= weight_sum
-    crop = tuple(slice(b, b + s) for b, s in zip(before, volume.shape))
+    crop = tuple(slice(b, b + s) for b, s in zip(before, volume.shape, strict=True))
     return total[(slice(None), *crop)]
 
 
 def _box(corner: tuple[int, int, int], window: tuple[int, int, int]) -> tuple[slice, slice, slice]:
-    return tuple(slice(c, c + w) for c, w in zip(corner, window))
+    (z, y, x), (depth, height, width) = corner, window
+    return slice(z, z + depth), slice(y, y + height), slice(x, x + width)
 
 
 # --- whole images -----------------------------------------------------------------------------
@@ -221,7 +233,12 @@ def predict_image(image: sitk.Image, model: WindowModel, spec: InferenceSpec) ->
 
 
 def predict_folder(
-    input_dir: Path, output_dir: Path, model: WindowModel, spec: InferenceSpec, *, progress: Callable[[str], None] | None = None
+    input_dir: Path,
+    output_dir: Path,
+    model: WindowModel,
+    spec: InferenceSpec,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Segment every .mha in `input_dir` into `output_dir` under the same file name."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -238,9 +255,8 @@ def predict_folder(
         sitk.WriteImage(prediction.labels, str(target), True)
         written.append(target)
         if progress is not None:
-            progress(
-                f"{path.name}: {prediction.seconds_preprocess + prediction.seconds_network + prediction.seconds_postprocess:.1f} s"
-            )
+            seconds = prediction.seconds_preprocess + prediction.seconds_network + prediction.seconds_postprocess
+            progress(f"{path.name}: {seconds:.1f} s")
     return written
 
 

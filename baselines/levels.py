@@ -96,7 +96,7 @@ def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     disc_levels = _levels_with_gaps(np.array([disc.height for disc in discs]))
 
     result = np.where(labelled & ~(spine & canal), 0, values_zyx).astype(values_zyx.dtype)
-    for disc, level in zip(discs, disc_levels):
+    for disc, level in zip(discs, disc_levels, strict=True):
         result[tuple(disc.voxels.T)] = labels.disc_value(min(level, labels.MAX_LEVEL))
     for voxels in vertebra_voxels:
         voxel_levels = _levels_above(voxels * spacing_zyx, discs, disc_levels)
@@ -162,7 +162,7 @@ def _discs(disc_mask: np.ndarray, spacing_zyx: np.ndarray, superior: np.ndarray)
                 continue
         groups.append([int(index)])
     volumes = [sum(len(pieces[i]) for i in group) for group in groups]
-    kept = [np.concatenate([pieces[i] for i in group]) for group, volume in zip(groups, volumes)
+    kept = [np.concatenate([pieces[i] for i in group]) for group, volume in zip(groups, volumes, strict=True)
             if volume >= MIN_DISC_FRACTION * max(volumes)]
     return _without_extra_discs([_disc(voxels, spacing_zyx, superior) for voxels in kept], spacing_zyx, superior)
 
@@ -185,7 +185,8 @@ def _without_extra_discs(discs: list[Disc], spacing_zyx: np.ndarray, superior: n
     if len(discs) < 3:
         return discs
     volumes = np.array([len(disc.voxels) for disc in discs])
-    solid = [disc for disc, volume in zip(discs, volumes) if volume >= SOLID_DISC_SHARE * np.median(volumes)]
+    solid_volume = SOLID_DISC_SHARE * np.median(volumes)
+    solid = [disc for disc, volume in zip(discs, volumes, strict=True) if volume >= solid_volume]
     if len(solid) < 2:
         return discs
     spacing = float(np.median(np.diff(sorted(disc.height for disc in solid))))
@@ -259,7 +260,7 @@ def _levels_with_gaps(heights: np.ndarray) -> list[int]:
 def _levels_above(points_mm: np.ndarray, discs: list[Disc], disc_levels: list[int]) -> np.ndarray:
     """For each point, the level of the highest disc whose mid-plane it lies above (0: none)."""
     levels = np.zeros(len(points_mm), dtype=np.int64)
-    for disc, level in zip(discs, disc_levels):
+    for disc, level in zip(discs, disc_levels, strict=True):
         above = (points_mm - disc.centroid) @ disc.normal > 0
         levels = np.where(above, np.maximum(levels, level), levels)
     return levels

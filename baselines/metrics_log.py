@@ -64,7 +64,7 @@ def read_metrics(path: Path) -> dict[str, np.ndarray]:
     """Columns of a metrics CSV as float arrays (NaN where a row has no value)."""
     with Path(path).open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        columns = {name: [] for name in reader.fieldnames or ()}
+        columns: dict[str, list[float]] = {name: [] for name in reader.fieldnames or ()}
         for row in reader:
             for name in columns:
                 text = row[name]

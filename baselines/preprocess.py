@@ -8,13 +8,11 @@ obliquely all land on the same canonical grid, and predictions go back onto the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import SimpleITK as sitk
 
-from challenge.errors import UnreadableFileError
 from challenge.geometry import Geometry
 
 
@@ -41,9 +39,21 @@ class Preprocessing:
     def from_dict(cls, document: Mapping[str, Any]) -> "Preprocessing":
         return cls(
             orientation=str(document["orientation"]),
-            spacing_mm=tuple(float(v) for v in document["spacing_mm"]),
-            intensity_percentiles=tuple(float(v) for v in document["intensity_percentiles"]),
+            spacing_mm=_three_floats(document["spacing_mm"]),
+            intensity_percentiles=_two_floats(document["intensity_percentiles"]),
         )
+
+
+def _three_floats(values: Iterable[Any]) -> tuple[float, float, float]:
+    """Raises ValueError unless there are exactly three."""
+    a, b, c = (float(v) for v in values)
+    return a, b, c
+
+
+def _two_floats(values: Iterable[Any]) -> tuple[float, float]:
+    """Raises ValueError unless there are exactly two."""
+    low, high = (float(v) for v in values)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -52,23 +62,6 @@ class PreparedVolume:
 
     array: np.ndarray
     grid: Geometry
-
-
-def read_image(path: Path | str, *, what: str = "image") -> sitk.Image:
-    """A 3D single-component image; raises UnreadableFileError naming the file and the reason."""
-    path = Path(path)
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        lines = [line for line in str(error).splitlines() if line.strip()]
-        raise UnreadableFileError(f"{path.name}: cannot read the {what} ({lines[-1] if lines else error})") from error
-    if image.GetDimension() != 3:
-        raise UnreadableFileError(f"{path.name}: expected a 3D {what}, found {image.GetDimension()}D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise UnreadableFileError(
-            f"{path.name}: expected one value per voxel, found {image.GetNumberOfComponentsPerPixel()}"
-        )
-    return image
 
 
 def canonical_grid(geometry: Geometry, preprocessing: Preprocessing) -> Geometry:
@@ -102,9 +95,9 @@ def canonical_grid(geometry: Geometry, preprocessing: Preprocessing) -> Geometry
         low_corner = low_corner + column * start_index
     new_origin = low_corner + new_direction @ (new_spacing / 2)
     return Geometry(
-        size=tuple(int(v) for v in new_size),
-        spacing_mm=tuple(float(v) for v in new_spacing),
-        origin_mm=tuple(float(v) for v in new_origin),
+        size=(int(new_size[0]), int(new_size[1]), int(new_size[2])),
+        spacing_mm=_three_floats(new_spacing),
+        origin_mm=_three_floats(new_origin),
         direction=tuple(float(v) for v in new_direction.ravel()),
     )
 

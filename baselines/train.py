@@ -1,4 +1,9 @@
-"""Training: UNETR with DiceCE and AdamW, sliding-window validation, best and last checkpoints."""
+"""Training: UNETR with DiceCE and AdamW, sliding-window validation, best and last checkpoints.
+
+`train` runs small steps on two state objects: `_TrainingRun` (the run folder, the network and
+how far training has come; what the checkpoints and summary.json are made of) and `_Session`
+(this call's clock, time budget, progress bar and running loss).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
+from monai.data import CacheDataset
 from monai.losses import DiceCELoss
 from monai.utils import set_determinism
 
-from baselines.classes import ClassMap
 from baselines.config import BaselineConfig, load_config, save_config
 from baselines.data import (
     IMAGE,
     LABEL,
     IterationSamples,
+    Split,
     describe_split,
     list_cases,
     split_cases,
@@ -30,8 +34,39 @@ from baselines.data import (
 )
 from baselines.errors import RunError
 from baselines.metrics_log import PLOT_FILE, MetricsLog, plot_metrics
-from baselines.progress import progress_bar
 from baselines.model import build_model, count_parameters, load_checkpoint
+from baselines.progress import progress_bar
+from baselines.validation import (
+    Validation,
+    class_groups,
+    dice_per_class,
+    json_number,
+    summarize_dice,
+    validate,
+    validation_dict,
+)
+
+__all__ = [
+    "BEST_CHECKPOINT",
+    "CHECKPOINT_DIR",
+    "CONFIG_FILE",
+    "LAST_CHECKPOINT",
+    "SCHEMA_VERSION",
+    "SPLIT_FILE",
+    "SUMMARY_FILE",
+    "VALIDATION_FILE",
+    "TrainResult",
+    "Validation",
+    "checkpoint_path",
+    "dice_per_class",
+    "make_loss",
+    "mixed_precision_dtype",
+    "prepare_run",
+    "resolve_device",
+    "summarize_dice",
+    "train",
+    "validate",
+]
 
 CONFIG_FILE = "config.toml"
 SPLIT_FILE = "split.json"
@@ -41,20 +76,6 @@ CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Validation:
-    """Validation Dice after one iteration: mean over foreground classes, per group and per class.
-
-    Per case, a class absent from both the reference and the prediction is skipped; the values
-    here are means over validation cases of the per-case means. NaN: no case had that structure.
-    """
-
-    iteration: int
-    mean_dice: float
-    dice_by_group: Mapping[str, float]
-    dice_by_class: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -143,48 +164,6 @@ def make_loss() -> DiceCELoss:
     return DiceCELoss(to_onehot_y=True, softmax=True, smooth_nr=0.0, smooth_dr=1e-5, batch=True)
 
 
-def dice_per_class(prediction: np.ndarray, reference: np.ndarray, n_classes: int) -> np.ndarray:
-    """Dice of each class (index = class); NaN for a class absent from both arrays."""
-    counts = np.bincount(
-        reference.astype(np.int64).ravel() * n_classes + prediction.astype(np.int64).ravel(),
-        minlength=n_classes * n_classes,
-    ).reshape(n_classes, n_classes)
-    overlap = np.diag(counts).astype(float)
-    total = counts.sum(axis=1) + counts.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, 2 * overlap / total, np.nan)
-
-
-def summarize_dice(per_case: list[np.ndarray], class_map: ClassMap, iteration: int) -> Validation:
-    groups = _groups(class_map)
-    foreground = list(range(1, class_map.n_classes))
-    stack = np.asarray(per_case, dtype=float).reshape(len(per_case), class_map.n_classes)
-
-    def case_mean(indices) -> np.ndarray:
-        values = stack[:, indices]
-        present = ~np.isnan(values)
-        sums = np.where(present, values, 0.0).sum(axis=1)
-        counts = present.sum(axis=1)
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-
-    def mean(values: np.ndarray) -> float:
-        values = values[~np.isnan(values)]
-        return float(values.mean()) if values.size else math.nan
-
-    return Validation(
-        iteration=iteration,
-        mean_dice=mean(case_mean(foreground)),
-        dice_by_group={name: mean(case_mean(list(indices))) for name, indices in groups.items()},
-        dice_by_class={class_map.names[k]: mean(stack[:, k]) for k in foreground},
-    )
-
-
-def _groups(class_map: ClassMap) -> dict[str, tuple[int, ...]]:
-    from challenge.labels import Group
-
-    return {g.value: class_map.classes_in_group(g) for g in Group if class_map.classes_in_group(g)}
-
-
 def mixed_precision_dtype(device: torch.device) -> torch.dtype:
     """bfloat16 where the GPU has it (Ampere and later), else float16 with loss scaling.
 
@@ -196,29 +175,84 @@ def mixed_precision_dtype(device: torch.device) -> torch.dtype:
     return torch.float16
 
 
-def validate(model: torch.nn.Module, dataset, config: BaselineConfig, device: torch.device, *,
-             amp_dtype: torch.dtype | None, iteration: int) -> Validation:
-    class_map = config.classes.class_map()
-    model.eval()
-    per_case = []
-    with torch.inference_mode(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for index in range(len(dataset)):
-            item = dataset[index]
-            image = torch.as_tensor(item[IMAGE]).float().as_subclass(torch.Tensor)[None].to(device)
-            logits = sliding_window_inference(
-                image,
-                roi_size=config.model.patch_size,
-                sw_batch_size=config.inference.window_batch_size,
-                predictor=model,
-                overlap=config.inference.overlap,
-                mode="gaussian",
-            )
-            prediction = torch.argmax(logits, dim=1)[0].cpu().numpy()
-            reference = torch.as_tensor(item[LABEL])[0].cpu().numpy()
-            per_case.append(dice_per_class(prediction, reference, class_map.n_classes))
-    model.train()
-    return summarize_dice(per_case, class_map, iteration)
+# --- the state of a run ------------------------------------------------------------------------
 
+@dataclass
+class _Network:
+    """The model and what trains it, on one device."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    loss_function: DiceCELoss
+    device: torch.device
+    amp_dtype: torch.dtype | None
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimizer step on a batch of crops; returns its loss."""
+        images, labels = images.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            logits = self.model(images)
+        loss = self.loss_function(logits.float(), labels)  # the softmax and Dice sums in float32
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+
+@dataclass
+class _TrainingRun:
+    """One call of `train`: the run folder, the network, and how far training has come."""
+
+    run_dir: Path
+    config: BaselineConfig
+    network: _Network
+    metrics: MetricsLog
+    log: Callable[[str], None]
+    start: int  # the iteration this call resumed from (0: a fresh run)
+    elapsed_before: float  # training seconds of the calls before this one
+    best: dict[str, Any]  # {"iteration", "mean_dice"}, saved as such in the last checkpoint
+    iteration: int = 0
+    last_validation: Validation | None = None
+    validation_seconds: float = 0.0
+    stopped_by_time: bool = False
+
+
+@dataclass
+class _RunningLoss:
+    """The training losses since the last row of the metrics log."""
+
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, value: float) -> None:
+        self.total, self.count = self.total + value, self.count + 1
+
+    def take_mean(self) -> float:
+        mean = self.total / self.count
+        self.total, self.count = 0.0, 0
+        return mean
+
+
+@dataclass
+class _Session:
+    """This call's stretch of training: its clock and time budget, progress bar, running loss."""
+
+    started: float  # time.perf_counter() at the first iteration
+    max_seconds: float | None
+    bar: Any  # tqdm, or baselines.progress's plain lines
+    validation_cases: CacheDataset
+    loss: _RunningLoss = field(default_factory=_RunningLoss)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.max_seconds is not None and time.perf_counter() - self.started > self.max_seconds
+
+
+# --- training ----------------------------------------------------------------------------------
 
 def train(
     data_dir: Path | str,
@@ -239,113 +273,146 @@ def train(
     run_dir = Path(run_dir)
     torch_device = resolve_device(device)
     config, start = prepare_run(run_dir, config)
+    split = _write_split(data_dir, run_dir, config, log)
+    run = _open_run(run_dir, config, torch_device, start, log)
     total = config.train.max_iterations
-    class_map = config.classes.class_map()
-    amp_dtype = mixed_precision_dtype(torch_device) if config.train.amp and torch_device.type == "cuda" else None
+    if start >= total:
+        log(f"the run already has {start} iterations (max_iterations {total}): nothing to train")
+        return _finish(run, session_seconds=0.0)
+    session_seconds = _train_session(run, split, progress=progress, max_seconds=max_seconds)
+    return _finish(run, session_seconds=session_seconds)
 
+
+def _write_split(data_dir: Path | str, run_dir: Path, config: BaselineConfig, log: Callable[[str], None]) -> Split:
     split = split_cases(list_cases(data_dir), validation_fraction=config.data.validation_fraction, seed=config.seed)
     split.write(run_dir / SPLIT_FILE)
-    log(f"data: {describe_split(split)}; {class_map.n_classes} classes")
+    log(f"data: {describe_split(split)}; {config.classes.class_map().n_classes} classes")
+    return split
 
+
+def _open_run(run_dir: Path, config: BaselineConfig, device: torch.device, start: int,
+              log: Callable[[str], None]) -> _TrainingRun:
+    """The network built (and restored from the last checkpoint when resuming) and the metrics log."""
     set_determinism(seed=config.seed)
-    if torch_device.type == "cuda":
+    if device.type == "cuda":
         # Seeded but not bit-reproducible on a GPU: cuDNN may pick the fastest 3D convolutions.
         torch.backends.cudnn.deterministic = False
         torch.backends.cudnn.benchmark = True
-    model = build_model(config.model, n_classes=class_map.n_classes).to(torch_device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
+    network = _build_network(config, device)
+    elapsed_before = 0.0
+    best: dict[str, Any] = {"iteration": 0, "mean_dice": -math.inf}
+    if start:
+        last = checkpoint_path(run_dir, "last")
+        elapsed_before, best = _restore(network, last)
+        log(f"resuming from iteration {start} ({last})")
+    amp_dtype = network.amp_dtype
+    log(f"model: UNETR, {count_parameters(network.model) / 1e6:.1f} M parameters, on {device}"
+        + (f" with mixed precision ({str(amp_dtype).removeprefix('torch.')})" if amp_dtype is not None else ""))
+    metrics = MetricsLog(run_dir, list(class_groups(config.classes.class_map())), resume_at=start)
+    return _TrainingRun(run_dir=run_dir, config=config, network=network, metrics=metrics, log=log, start=start,
+                        elapsed_before=elapsed_before, best=best, iteration=start)
+
+
+def _build_network(config: BaselineConfig, device: torch.device) -> _Network:
+    amp_dtype = mixed_precision_dtype(device) if config.train.amp and device.type == "cuda" else None
+    model = build_model(config.model, n_classes=config.classes.class_map().n_classes).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate,
+                                  weight_decay=config.train.weight_decay)
     # bfloat16 keeps float32's range: no loss scaling, no overflow. float16 needs the scaler.
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)
-    loss_function = make_loss()
-    elapsed_before = 0.0
-    best = {"iteration": 0, "mean_dice": -math.inf}
-    if start:
-        checkpoint = load_checkpoint(checkpoint_path(run_dir, "last"), map_location=torch_device)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scaler.load_state_dict(checkpoint["scaler"])
-        torch.set_rng_state(checkpoint["torch_rng"])
-        elapsed_before = float(checkpoint["elapsed_s"])
-        best = dict(checkpoint["best"])
-        log(f"resuming from iteration {start} ({checkpoint_path(run_dir, 'last')})")
-    log(f"model: UNETR, {count_parameters(model) / 1e6:.1f} M parameters, on {torch_device}"
-        + (f" with mixed precision ({str(amp_dtype).removeprefix('torch.')})" if amp_dtype is not None else ""))
+    return _Network(model=model, optimizer=optimizer, scaler=scaler, loss_function=make_loss(), device=device,
+                    amp_dtype=amp_dtype)
 
-    metrics = MetricsLog(run_dir, list(_groups(class_map)), resume_at=start)
-    last_validation: Validation | None = None
-    if start >= total:
-        log(f"the run already has {start} iterations (max_iterations {total}): nothing to train")
-        return _finish(run_dir, config, start, start, best, None, elapsed_before, 0.0, 0.0, False, torch_device, metrics, model, log)
 
+def _restore(network: _Network, last: Path) -> tuple[float, dict[str, Any]]:
+    """Load the last checkpoint into the network and the global RNG; returns (elapsed_s, best)."""
+    checkpoint = load_checkpoint(last, map_location=network.device)
+    network.model.load_state_dict(checkpoint["model"])
+    network.optimizer.load_state_dict(checkpoint["optimizer"])
+    network.scaler.load_state_dict(checkpoint["scaler"])
+    torch.set_rng_state(checkpoint["torch_rng"])
+    return float(checkpoint["elapsed_s"]), dict(checkpoint["best"])
+
+
+def _train_session(run: _TrainingRun, split: Split, *, progress: bool, max_seconds: float | None) -> float:
+    """Train from run.start to max_iterations or until the time budget is spent; returns the seconds."""
+    config, total = run.config, run.config.train.max_iterations
     training_cases = training_dataset(split.training, config)
     validation_cases = validation_dataset(split.validation, config)
-    samples = IterationSamples(training_cases, seed=config.seed, first=start, count=total - start)
+    samples = IterationSamples(training_cases, seed=config.seed, first=run.start, count=total - run.start)
     loader = torch.utils.data.DataLoader(
         samples, batch_size=1, shuffle=False, num_workers=config.data.loader_workers, collate_fn=_collate,
         generator=torch.Generator().manual_seed(config.seed),  # leaves the global RNG as a resume restores it
     )
-
-    model.train()
-    started = time.perf_counter()
-    loss_sum, loss_count = 0.0, 0
-    bar = progress_bar(total=total, initial=start, enabled=progress)
-    iteration = start
-    validation_seconds = 0.0
-    stopped_by_time = False
-    for images, labels in loader:
-        images, labels = images.to(torch_device, non_blocking=True), labels.to(torch_device, non_blocking=True)
-        with torch.autocast(torch_device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(images)
-        loss = loss_function(logits.float(), labels)  # the softmax and Dice sums in float32
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        iteration += 1
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise RunError(f"the training loss became {loss_value} at iteration {iteration}: lower train.learning_rate")
-        loss_sum, loss_count = loss_sum + loss_value, loss_count + 1
-        bar.update(1)
-        out_of_time = max_seconds is not None and time.perf_counter() - started > max_seconds
-        is_validation = iteration % config.train.validation_interval == 0 or iteration == total or out_of_time
-        if iteration % config.train.log_interval == 0 or is_validation:
-            row: dict[str, Any] = {
-                "iteration": iteration,
-                "elapsed_s": round(elapsed_before + time.perf_counter() - started, 3),
-                "train_loss": loss_sum / loss_count,
-                "learning_rate": optimizer.param_groups[0]["lr"],
-            }
-            loss_sum, loss_count = 0.0, 0
-            if is_validation:
-                validation_started = time.perf_counter()
-                last_validation = validate(model, validation_cases, config, torch_device, amp_dtype=amp_dtype,
-                                           iteration=iteration)
-                validation_seconds += time.perf_counter() - validation_started
-                row["val_mean_dice"] = last_validation.mean_dice
-                row.update({f"val_dice_{g}": v for g, v in last_validation.dice_by_group.items()})
-                _write_json(run_dir / VALIDATION_FILE, _validation_dict(last_validation))
-                score = last_validation.mean_dice if math.isfinite(last_validation.mean_dice) else -math.inf
-                if score > best["mean_dice"] or best["iteration"] == 0:
-                    best = {"iteration": iteration, "mean_dice": score}
-                    _save_best(run_dir, config, model, last_validation)
-                _save_last(run_dir, config, model, optimizer, scaler, iteration,
-                           elapsed_before + time.perf_counter() - started, best)
-                bar.set_postfix(loss=f"{row['train_loss']:.3f}", dice=f"{last_validation.mean_dice:.3f}",
-                                best=f"{best['mean_dice']:.3f}")
-            metrics.add(row)
-            if is_validation:
-                _plot(metrics, run_dir, log)
-        if out_of_time:
-            stopped_by_time = True
-            log(f"stopping after iteration {iteration}: the time budget of {max_seconds:g} s is spent")
-            break
-    bar.close()
+    run.network.model.train()
+    session = _Session(started=time.perf_counter(), max_seconds=max_seconds,
+                       bar=progress_bar(total=total, initial=run.start, enabled=progress),
+                       validation_cases=validation_cases)
+    _iterate(run, session, loader)
+    session.bar.close()
     del loader
-    seconds = time.perf_counter() - started
-    per_iteration = (seconds - validation_seconds) / (iteration - start) if iteration > start else 0.0
-    return _finish(run_dir, config, start, iteration, best, last_validation, elapsed_before + seconds,
-                   per_iteration, validation_seconds, stopped_by_time, torch_device, metrics, model, log)
+    return session.seconds()
+
+
+def _iterate(run: _TrainingRun, session: _Session, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    train_config = run.config.train
+    for images, labels in batches:
+        loss_value = run.network.step(images, labels)
+        run.iteration += 1
+        if not math.isfinite(loss_value):
+            raise RunError(f"the training loss became {loss_value} at iteration {run.iteration}: "
+                           "lower train.learning_rate")
+        session.loss.add(loss_value)
+        session.bar.update(1)
+        out_of_time = session.out_of_time()
+        is_validation = (run.iteration % train_config.validation_interval == 0
+                         or run.iteration == train_config.max_iterations or out_of_time)
+        if run.iteration % train_config.log_interval == 0 or is_validation:
+            _log_iteration(run, session, validating=is_validation)
+        if out_of_time:
+            run.stopped_by_time = True
+            run.log(f"stopping after iteration {run.iteration}: the time budget of {session.max_seconds:g} s is spent")
+            break
+
+
+def _log_iteration(run: _TrainingRun, session: _Session, *, validating: bool) -> None:
+    """A row of the metrics log; with `validating`, also validation, checkpoints and the plot."""
+    row: dict[str, Any] = {
+        "iteration": run.iteration,
+        "elapsed_s": round(_elapsed(run, session), 3),
+        "train_loss": session.loss.take_mean(),
+        "learning_rate": run.network.optimizer.param_groups[0]["lr"],
+    }
+    if validating:
+        _validate_and_save(run, session, row)
+    run.metrics.add(row)
+    if validating:
+        _plot(run.metrics, run.run_dir, run.log)
+
+
+def _elapsed(run: _TrainingRun, session: _Session) -> float:
+    """Training seconds of the whole run so far, earlier calls included."""
+    return run.elapsed_before + time.perf_counter() - session.started
+
+
+def _validate_and_save(run: _TrainingRun, session: _Session, row: dict[str, Any]) -> None:
+    """Validate, add the Dice to `row`, write validation.json and the best and last checkpoints."""
+    network = run.network
+    validation_started = time.perf_counter()
+    validation = validate(network.model, session.validation_cases, run.config, network.device,
+                          amp_dtype=network.amp_dtype, iteration=run.iteration)
+    run.validation_seconds += time.perf_counter() - validation_started
+    run.last_validation = validation
+    row["val_mean_dice"] = validation.mean_dice
+    row.update({f"val_dice_{g}": v for g, v in validation.dice_by_group.items()})
+    _write_json(run.run_dir / VALIDATION_FILE, validation_dict(validation))
+    score = validation.mean_dice if math.isfinite(validation.mean_dice) else -math.inf
+    if score > run.best["mean_dice"] or run.best["iteration"] == 0:
+        run.best = {"iteration": run.iteration, "mean_dice": score}
+        _save_best(run, validation)
+    _save_last(run, elapsed=_elapsed(run, session))
+    session.bar.set_postfix(loss=f"{row['train_loss']:.3f}", dice=f"{validation.mean_dice:.3f}",
+                            best=f"{run.best['mean_dice']:.3f}")
 
 
 def _plot(metrics: MetricsLog, run_dir: Path, log: Callable[[str], None]) -> None:
@@ -355,72 +422,81 @@ def _plot(metrics: MetricsLog, run_dir: Path, log: Callable[[str], None]) -> Non
         log(f"no plot ({error}); the metrics are in {metrics.path}")
 
 
-def _finish(run_dir, config, start, iteration, best, last_validation, seconds, per_iteration, validation_seconds,
-            stopped_by_time, device, metrics, model, log) -> TrainResult:
+# --- what a run leaves in its folder -------------------------------------------------------------
+
+def _finish(run: _TrainingRun, *, session_seconds: float) -> TrainResult:
+    """The result of this call, also written as summary.json (with the plot of the metrics)."""
+    trained = run.iteration - run.start
+    per_iteration = (session_seconds - run.validation_seconds) / trained if trained > 0 else 0.0
     result = TrainResult(
-        run_dir=run_dir,
-        iterations=iteration,
-        resumed_from=start,
-        best_iteration=int(best["iteration"]),
-        best_mean_dice=float(best["mean_dice"]),
-        last_validation=last_validation,
-        seconds=seconds,
+        run_dir=run.run_dir,
+        iterations=run.iteration,
+        resumed_from=run.start,
+        best_iteration=int(run.best["iteration"]),
+        best_mean_dice=float(run.best["mean_dice"]),
+        last_validation=run.last_validation,
+        seconds=run.elapsed_before + session_seconds,
         seconds_per_iteration=per_iteration,
-        validation_seconds=validation_seconds,
-        stopped_by_time=stopped_by_time,
-        device=str(device),
-        extra={"parameters": count_parameters(model)},
+        validation_seconds=run.validation_seconds,
+        stopped_by_time=run.stopped_by_time,
+        device=str(run.network.device),
+        extra={"parameters": count_parameters(run.network.model)},
     )
-    summary = {
-        "schema_version": SCHEMA_VERSION,
-        "iterations": iteration,
-        "resumed_from": start,
-        "best_iteration": result.best_iteration,
-        "best_mean_dice": _json_number(result.best_mean_dice),
-        "training_seconds": round(seconds, 3),
-        "seconds_per_training_iteration_this_session": round(per_iteration, 4),
-        "validation_seconds_this_session": round(validation_seconds, 3),
-        "stopped_by_time_budget": stopped_by_time,
-        "device": str(device),
-        "parameters": count_parameters(model),
-        "last_validation": _validation_dict(last_validation) if last_validation else None,
-    }
-    _write_json(run_dir / SUMMARY_FILE, summary)
-    if metrics.rows:
-        _plot(metrics, run_dir, log)
+    _write_json(run.run_dir / SUMMARY_FILE, _summary(result))
+    if run.metrics.rows:
+        _plot(run.metrics, run.run_dir, run.log)
     return result
 
 
-def _save_last(run_dir, config, model, optimizer, scaler, iteration, elapsed, best) -> None:
-    _atomic_save(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "config": config.to_dict(),
-            "class_values": list(config.classes.class_map().values),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scaler": scaler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "iteration": iteration,
-            "elapsed_s": elapsed,
-            "best": best,
-        },
-        checkpoint_path(run_dir, "last"),
-    )
+def _summary(result: TrainResult) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "iterations": result.iterations,
+        "resumed_from": result.resumed_from,
+        "best_iteration": result.best_iteration,
+        "best_mean_dice": json_number(result.best_mean_dice),
+        "training_seconds": round(result.seconds, 3),
+        "seconds_per_training_iteration_this_session": round(result.seconds_per_iteration, 4),
+        "validation_seconds_this_session": round(result.validation_seconds, 3),
+        "stopped_by_time_budget": result.stopped_by_time,
+        "device": result.device,
+        "parameters": result.extra["parameters"],
+        "last_validation": validation_dict(result.last_validation) if result.last_validation else None,
+    }
 
 
-def _save_best(run_dir, config, model, validation: Validation) -> None:
-    _atomic_save(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "config": config.to_dict(),
-            "class_values": list(config.classes.class_map().values),
-            "model": model.state_dict(),
-            "iteration": validation.iteration,
-            "validation": _validation_dict(validation),
-        },
-        checkpoint_path(run_dir, "best"),
-    )
+def _checkpoint_header(config: BaselineConfig) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "config": config.to_dict(),
+        "class_values": list(config.classes.class_map().values),
+    }
+
+
+def _save_last(run: _TrainingRun, *, elapsed: float) -> None:
+    """What a resume needs: the network, optimizer, loss scaler, global RNG and progress."""
+    network = run.network
+    payload = {
+        **_checkpoint_header(run.config),
+        "model": network.model.state_dict(),
+        "optimizer": network.optimizer.state_dict(),
+        "scaler": network.scaler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "iteration": run.iteration,
+        "elapsed_s": elapsed,
+        "best": run.best,
+    }
+    _atomic_save(payload, checkpoint_path(run.run_dir, "last"))
+
+
+def _save_best(run: _TrainingRun, validation: Validation) -> None:
+    payload = {
+        **_checkpoint_header(run.config),
+        "model": run.network.model.state_dict(),
+        "iteration": validation.iteration,
+        "validation": validation_dict(validation),
+    }
+    _atomic_save(payload, checkpoint_path(run.run_dir, "best"))
 
 
 def _atomic_save(payload: dict[str, Any], path: Path) -> None:
@@ -429,20 +505,6 @@ def _atomic_save(payload: dict[str, Any], path: Path) -> None:
     partial = path.with_suffix(".partial")
     torch.save(payload, partial)
     partial.replace(path)
-
-
-def _validation_dict(validation: Validation) -> dict[str, Any]:
-    return {
-        "iteration": validation.iteration,
-        "mean_dice": _json_number(validation.mean_dice),
-        "dice_by_group": {k: _json_number(v) for k, v in validation.dice_by_group.items()},
-        "dice_by_class": {k: _json_number(v) for k, v in validation.dice_by_class.items()},
-    }
-
-
-def _json_number(value: float) -> float | None:
-    """NaN and infinities are written as null (no structure to score)."""
-    return float(value) if math.isfinite(value) else None
 
 
 def _write_json(path: Path, document: Mapping[str, Any]) -> None:

@@ -36,6 +36,7 @@ APP_MODULES = (
     "challenge/labels.py",
     "challenge/contract.py",
     "challenge/geometry.py",
+    "challenge/images.py",
     "baselines/__init__.py",
     "baselines/errors.py",
     "baselines/classes.py",
@@ -165,7 +166,8 @@ def build_container(
         context = Path(directory)
         model_sha256 = write_context(run_dir, context, wheels=wheels)
         log(f"building {tag} from {base_image} (offline; model sha256 {model_sha256[:12]}) ...")
-        _docker_build(client, context, tag=tag, buildargs={"BASE_IMAGE": base_image, "MODEL_SHA256": model_sha256}, log=log)
+        buildargs = {"BASE_IMAGE": base_image, "MODEL_SHA256": model_sha256}
+        _docker_build(client, context, tag=tag, buildargs=buildargs, log=log)
     image = client.images.get(tag)
     labels = (image.attrs.get("Config") or {}).get("Labels") or {}
     if labels.get(MODEL_LABEL) != model_sha256:

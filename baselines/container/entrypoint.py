@@ -16,9 +16,9 @@ import SimpleITK as sitk
 
 from baselines.errors import InputContractError
 from baselines.infer import load_exported, predict_image
-from baselines.preprocess import read_image
 from challenge import contract
 from challenge.errors import SpiderError
+from challenge.images import read_image
 
 MODEL_DIR_ENV = "SPIDER_MODEL_DIR"
 DEFAULT_MODEL_DIR = Path("/opt/spider/model")
@@ -48,11 +48,13 @@ def _check_inputs_json(path: Path, image_name: str) -> None:
         slugs = [entry["interface"]["slug"] for entry in sockets]
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise InputContractError(
-            f"{path} is not a list of sockets with interface slugs ({type(error).__name__}: {error}).\n{contract.describe()}"
+            f"{path} is not a list of sockets with interface slugs ({type(error).__name__}: {error}).\n"
+            f"{contract.describe()}"
         ) from error
     if contract.INPUT_SOCKET.slug not in slugs:
         raise InputContractError(
-            f"{path} lists the sockets {slugs}, not '{contract.INPUT_SOCKET.slug}' (image {image_name}).\n{contract.describe()}"
+            f"{path} lists the sockets {slugs}, not '{contract.INPUT_SOCKET.slug}' (image {image_name}).\n"
+            f"{contract.describe()}"
         )
 
 

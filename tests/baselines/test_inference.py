@@ -67,7 +67,9 @@ def test_window_starts(size, window, overlap, expected):
 @pytest.mark.parametrize("shape", [(20, 50, 45), (10, 20, 45)])
 def test_sliding_window_matches_monai_gaussian(shape):
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(3, 3, 3, padding=1)).eval()
+    net = torch.nn.Sequential(
+        torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(3, 3, 3, padding=1)
+    ).eval()
     volume = np.random.default_rng(0).random(shape, dtype=np.float32)
 
     def model(windows):

@@ -45,7 +45,8 @@ def test_smoke_run_learns_and_logs(smoke_run):
         rows = list(csv.DictReader(handle))
     saved = load_config(run_dir / "config.toml")
     assert rows[-1]["iteration"] == str(saved.train.max_iterations)
-    assert {"train_loss", "val_mean_dice", "val_dice_vertebrae", "val_dice_discs", "val_dice_spinal_canal"} <= set(rows[0])
+    assert {"train_loss", "val_mean_dice", "val_dice_vertebrae", "val_dice_discs",
+            "val_dice_spinal_canal"} <= set(rows[0])
     losses = [float(r["train_loss"]) for r in rows]
     assert losses[-1] < losses[0]
     assert (run_dir / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -132,7 +133,7 @@ def test_training_crops_have_the_patch_size_and_known_classes(tmp_path, blocky_r
             assert 0 <= int(crop[LABEL].min()) and int(crop[LABEL].max()) < n_classes
     first = [c[IMAGE].clone() for c in samples[1]]
     again = [c[IMAGE] for c in samples[1]]  # the same iteration draws the same crops
-    assert all(torch.equal(x, y) for x, y in zip(first, again))
+    assert all(torch.equal(x, y) for x, y in zip(first, again, strict=True))
 
 
 def test_dice_per_class_by_hand():
