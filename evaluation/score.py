@@ -24,6 +24,7 @@ from evaluation.errors import EvaluationError, InvalidPredictionError
 from evaluation.prediction import Prediction, read_checked_prediction, read_prediction
 from evaluation.profiles import get_profile, metric_spec
 from evaluation.report import CaseOutcome, ScoreReport, build_report, write_report
+from evaluation.workers import exit_with_parent
 
 __all__ = ["CaseResult", "ScoreReport", "read_reference", "score_case", "score_folders", "score_prediction"]
 
@@ -227,7 +228,7 @@ def score_folders(
         else:
             context = multiprocessing.get_context("forkserver")
             with concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)), mp_context=context
+                max_workers=min(workers, len(tasks)), mp_context=context, initializer=exit_with_parent
             ) as pool:
                 futures = [pool.submit(_score_task, task) for task in tasks]
                 for future in concurrent.futures.as_completed(futures):

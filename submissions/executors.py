@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
+from evaluation.workers import exit_with_parent
 from submissions.errors import EngineError
 
 EXECUTORS = ("local", "ray")
@@ -55,7 +56,8 @@ class LocalExecutor:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise EngineError(f"--workers must be a positive integer, found {workers!r}")
         self.capacity = workers
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=exit_with_parent)
 
     def submit(self, task, argument, *, resources: Resources) -> Future:
         return self._pool.submit(task, argument)

@@ -19,6 +19,15 @@ POSTGRES_ENV = "SPIDER_TEST_POSTGRES_URL"
 from submissions_testdata import case_names, write_hidden_set  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _stop_engine_processes():
+    """Engines that a test started with engine_process.start_engine do not outlive it."""
+    yield
+    from engine_process import stop_started_engines
+
+    stop_started_engines()
+
+
 @pytest.fixture
 def hidden_set(tmp_path) -> Path:
     """Six cases of patients 1-3."""

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 ENGINE = Path(__file__).resolve()
+_STARTED: list[subprocess.Popen] = []  # what start_engine started; stop_started_engines ends it
 
 
 def start_engine(db_url: str, work_dir: Path, log: Path, *, workers: int = 2, executor: str = "local",
@@ -26,7 +27,21 @@ def start_engine(db_url: str, work_dir: Path, log: Path, *, workers: int = 2, ex
                "--lease-seconds", "30", "--executor", executor]
     if ray_address:
         command += ["--ray-address", ray_address]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("a"), text=True, env=os.environ.copy())
+    with log.open("a") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=os.environ.copy())
+    _STARTED.append(process)
+    return process
+
+
+def stop_started_engines(timeout_s: float = 30) -> None:
+    """SIGKILL the engines still running (a test that failed midway); their pool workers follow."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=timeout_s)
+        if process.stdout:
+            process.stdout.close()
 
 
 def job_states(registry) -> dict[int, tuple[str, int, bool]]:
