@@ -53,7 +53,7 @@ class ClassMap:
         unknown = [v for v in values[1:] if v not in labels.LABEL_MAP]
         if unknown:
             raise BaselineConfigError(
-                f"class values must be SPIDER labels (1-25, 100, 101-125, 201-225), found {unknown}"
+                f"class values must be SPIDER labels ({labels.FOREGROUND_VALUES_TEXT}), found {unknown}"
             )
         if not self.by_level:
             lowest: dict[labels.Group, int] = {}

@@ -36,7 +36,7 @@ def find_input(input_root: Path) -> Path:
         raise InputContractError(
             f"expected exactly one {contract.IMAGE_SUFFIX} image in {folder}, found {found}.\n{contract.describe()}"
         )
-    _check_inputs_json(input_root / "inputs.json", images[0])
+    _check_inputs_json(input_root / contract.INPUTS_JSON_IN_INPUT, images[0])
     return folder / images[0]
 
 

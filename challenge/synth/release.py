@@ -22,6 +22,15 @@ import SimpleITK as sitk
 from tqdm import tqdm
 
 from challenge.images import read_header
+from challenge.release import (
+    GRADINGS_FILE,
+    IMAGES_DIR,
+    MASKS_DIR,
+    OVERVIEW_FILE,
+    SERIES_SUFFIX,
+    image_path,
+    mask_path,
+)
 from challenge.synth.contrast import SEQUENCES
 from challenge.synth.errors import OutputFolderError, SynthError
 from challenge.synth.protocol import SPACE, patient_protocol
@@ -36,8 +45,6 @@ from challenge.synth.series import (
 
 MARKER = "SPIDER-harness synthetic data: every image and mask in this folder is generated, none comes from a patient."
 MARKER_FILE = "SYNTHETIC.txt"
-OVERVIEW_FILE = "overview.csv"
-GRADINGS_FILE = "radiological_gradings.csv"
 MAX_CASES = 10_000
 VALIDATION_FRACTION = 0.2
 
@@ -81,11 +88,11 @@ def write_release(
     sequences = _check_arguments(cases=cases, seed=seed, voxel_scale=voxel_scale, sequences=sequences)
     out_dir = Path(out_dir)
     plan = plan_release(cases=cases, seed=seed, sequences=sequences)
-    files = [f"{folder}/{item.name}.mha" for item in plan for folder in ("images", "masks")]
+    files = [f"{folder}/{item.name}{SERIES_SUFFIX}" for item in plan for folder in (IMAGES_DIR, MASKS_DIR)]
     files += [OVERVIEW_FILE, GRADINGS_FILE]
     _prepare_folder(out_dir)
-    (out_dir / "images").mkdir(exist_ok=True)
-    (out_dir / "masks").mkdir(exist_ok=True)
+    (out_dir / IMAGES_DIR).mkdir(exist_ok=True)
+    (out_dir / MASKS_DIR).mkdir(exist_ok=True)
     _write_text(
         out_dir / MARKER_FILE,
         "\n".join(
@@ -109,10 +116,10 @@ def write_release(
     image_paths = []
     for item in tqdm(plan, desc="spider synth", unit="series", disable=not progress):
         series = make_series(sequence=item.sequence, seed=item.patient_seed, voxel_scale=voxel_scale)
-        image_path = out_dir / "images" / f"{item.name}.mha"
-        _write_image(series.image, image_path)
-        _write_image(series.mask, out_dir / "masks" / f"{item.name}.mha")
-        image_paths.append(image_path)
+        series_image = image_path(out_dir, item.name)
+        _write_image(series.image, series_image)
+        _write_image(series.mask, mask_path(out_dir, item.name))
+        image_paths.append(series_image)
         overview_rows.append(_overview_row(item, series, seed=seed, voxel_scale=voxel_scale))
         for grading in series.gradings:
             visible_discs.setdefault(item.patient_id, {})[grading.level] = grading
@@ -183,7 +190,7 @@ def _prepare_folder(out_dir: Path) -> None:
         out_dir.mkdir(parents=True)
         return
     present = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if not p.is_dir())
-    if not present and not any(p for p in out_dir.iterdir() if p.name not in ("images", "masks")):
+    if not present and not any(p for p in out_dir.iterdir() if p.name not in (IMAGES_DIR, MASKS_DIR)):
         return
     marker = out_dir / MARKER_FILE
     lines = marker.read_text(encoding="utf-8").splitlines() if marker.is_file() else []
@@ -195,7 +202,7 @@ def _prepare_folder(out_dir: Path) -> None:
     listed = set(lines[lines.index("files:") + 1 :]) if "files:" in lines else set()
     ours = listed | {MARKER_FILE}
     foreign = [name for name in present if name not in ours and not name.endswith((".partial.mha", ".partial"))]
-    strays = [p for p in out_dir.iterdir() if p.is_dir() and p.name not in ("images", "masks")]
+    strays = [p for p in out_dir.iterdir() if p.is_dir() and p.name not in (IMAGES_DIR, MASKS_DIR)]
     if foreign or strays:
         names = (foreign + [p.name + "/" for p in strays])[:5]
         raise OutputFolderError(
