@@ -54,7 +54,7 @@ class JobStatus(str, enum.Enum):
         return _REPORTED.get(self, self)
 
 
-ENGINE_JOB_STATUSES: frozenset[JobStatus] = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+ENGINE_JOB_STATUSES: tuple[JobStatus, ...] = (JobStatus.PENDING, JobStatus.RUNNING)
 ENDED_JOB_STATUSES: tuple[JobStatus, ...] = tuple(s for s in JobStatus if s not in ENGINE_JOB_STATUSES)
 
 REPORTED_STATUSES: tuple[JobStatus, ...] = (

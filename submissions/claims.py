@@ -33,9 +33,6 @@ from submissions.intake import phase_of
 from submissions.jobs import CaseScore, JobOutcome
 from submissions.models import Job, PhaseRecord, Result, Submission, utcnow
 
-PENDING, RUNNING = JobStatus.PENDING, JobStatus.RUNNING
-ENGINE_STATUSES = tuple(ENGINE_JOB_STATUSES)
-
 
 def _changed_rows(result: object) -> int:
     """The rows an UPDATE changed: `Session.execute` returns a CursorResult for DML statements,
@@ -72,12 +69,12 @@ def _scope(query, submission_ids):
 
 
 def _runnable(now: dt.datetime):
-    return or_(Job.status == PENDING, and_(Job.status == RUNNING, Job.lease_expires_at < now))
+    return or_(Job.status == JobStatus.PENDING, and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now))
 
 
 def _scorable(now: dt.datetime):
     return and_(
-        Job.status.not_in(ENGINE_STATUSES),
+        Job.status.not_in(ENGINE_JOB_STATUSES),
         Job.scored_at.is_(None),
         or_(Job.lease_owner.is_(None), Job.lease_expires_at < now),
     )
@@ -126,12 +123,14 @@ def fail_exhausted(registry: Registry, *, max_attempts: int, submission_ids=None
     """Jobs interrupted `max_attempts` times end as failed instead of being tried again."""
     now = utcnow()
     with registry.session() as session, session.begin():
-        query = select(Job.id).where(Job.status == RUNNING, Job.lease_expires_at < now, Job.attempts >= max_attempts)
+        query = select(Job.id).where(
+            Job.status == JobStatus.RUNNING, Job.lease_expires_at < now, Job.attempts >= max_attempts
+        )
         ids = session.scalars(_scope(query, submission_ids)).all()
         for job_id in ids:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == RUNNING, Job.lease_expires_at < now)
+                .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
                 .values(
                     status=JobStatus.FAILED,
                     reason=f"the evaluation was interrupted during each of {max_attempts} attempts; not tried again",
@@ -177,7 +176,7 @@ def _claim(registry, owner, *, limit, lease_seconds, submission_ids, kind, exclu
             values = {"lease_owner": owner, "lease_expires_at": until}
             if kind == "run":
                 values.update(
-                    status=RUNNING, attempts=Job.attempts + 1, started_at=now, finished_at=None, reason=None,
+                    status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=now, finished_at=None, reason=None,
                     exit_code=None, seconds=None, log_path=None, output_path=None, scored_at=None,
                     scored_rules_version=None, case_status=None, case_reason=None,
                 )
@@ -234,7 +233,7 @@ def record_run(registry: Registry, owner: str, job_id: int, outcome: JobOutcome,
     with registry.session() as session, session.begin():
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
                 status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, seconds=outcome.seconds,
                 log_path=outcome.log_path, output_path=outcome.output_path, finished_at=now,
@@ -251,7 +250,7 @@ def record_score(registry: Registry, owner: str, job: ClaimedJob, score: CaseSco
     with registry.session() as session, session.begin():
         result = session.execute(
             update(Job)
-            .where(Job.id == job.job_id, Job.lease_owner == owner, Job.status.not_in(ENGINE_STATUSES))
+            .where(Job.id == job.job_id, Job.lease_owner == owner, Job.status.not_in(ENGINE_JOB_STATUSES))
             .values(
                 scored_at=now, scored_rules_version=score.rules_version, case_status=score.outcome.status,
                 case_reason=score.outcome.reason, lease_owner=None, lease_expires_at=None,
@@ -275,8 +274,8 @@ def release(registry: Registry, owner: str, job_id: int, *, reason: str | None =
     with registry.session() as session, session.begin():
         session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
-            .values(status=PENDING, reason=reason, lease_owner=None, lease_expires_at=None),
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
+            .values(status=JobStatus.PENDING, reason=reason, lease_owner=None, lease_expires_at=None),
             execution_options={"synchronize_session": False},
         )
         session.execute(
@@ -319,7 +318,9 @@ def reset_scores(registry: Registry, *, submission_ids=None, stale_for: str | No
     """Mark finished runs for scoring again (all of them, or those not scored under `stale_for`);
     returns the submissions touched. Containers are not run again: their outputs are reused."""
     with registry.session() as session, session.begin():
-        query = select(Job.id, Job.submission_id).where(Job.status.not_in(ENGINE_STATUSES), Job.scored_at.is_not(None))
+        query = select(Job.id, Job.submission_id).where(
+            Job.status.not_in(ENGINE_JOB_STATUSES), Job.scored_at.is_not(None)
+        )
         if stale_for is not None:
             query = query.where(or_(Job.scored_rules_version.is_(None), Job.scored_rules_version != stale_for))
         rows = session.execute(_scope(query, submission_ids)).all()
@@ -357,7 +358,7 @@ def end_unrun(registry: Registry, owner: str, job_id: int, *, reason: str) -> bo
     with registry.session() as session, session.begin():
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
                 status=JobStatus.NOT_STARTED, reason=reason, finished_at=now, lease_owner=None, lease_expires_at=None
             ),
