@@ -71,6 +71,7 @@ def describe() -> str:
         f"Input: one image at {INPUT_FOLDER}/<uuid>{IMAGE_SUFFIX} (read-only) and {INPUTS_JSON} "
         f"listing it under the socket '{INPUT_SOCKET.slug}'.\n"
         f"Output: exactly one {IMAGE_SUFFIX} file in {OUTPUT_FOLDER}/, on the input's voxel grid, "
-        "holding SPIDER label values (unsigned integers).\n"
+        "holding SPIDER label values (unsigned integers), its voxels inside the file itself "
+        "(a header naming another data file is refused).\n"
         "No network, /tmp is not kept, one case per run."
     )

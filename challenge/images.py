@@ -19,6 +19,15 @@ from challenge import labels
 from challenge.errors import GeometryMismatchError, UnknownLabelError, UnreadableFileError
 from challenge.geometry import DIRECTION_TOLERANCE, Geometry
 
+METAIMAGE_IO = "MetaImageIO"
+MAX_HEADER_BYTES = 64 * 1024
+"""A MetaImage header longer than this is refused (real headers are well under 1 KiB)."""
+_LOCAL_DATA = "LOCAL"
+# Header keys that make the reader take voxels from elsewhere than right after the header.
+# Keys are compared without case (stricter than MetaIO), so no spelling slips past the check.
+_DATA_FILE_KEY = "elementdatafile"
+_REDIRECTING_KEYS = {"headersize": "HeaderSize", "headersizeperslice": "HeaderSizePerSlice"}
+
 _INTEGER_PIXEL_TYPES = frozenset({
     sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
     sitk.sitkUInt32, sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64,
@@ -43,9 +52,11 @@ def read_header(path: Path | str, *, shown_as: str | None = None) -> Geometry:
     return Geometry.of(_header_reader(Path(path), shown_as or Path(path).name))
 
 
-def _header_reader(path: Path, name: str) -> sitk.ImageFileReader:
+def _header_reader(path: Path, name: str, *, io: str | None = None) -> sitk.ImageFileReader:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
+    if io is not None:
+        reader.SetImageIO(io)
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:
@@ -53,11 +64,28 @@ def _header_reader(path: Path, name: str) -> sitk.ImageFileReader:
     return reader
 
 
-def read_image(path: Path | str, *, what: str = "image", shown_as: str | None = None) -> sitk.Image:
-    """A 3D image with one value per voxel (messages name the file `shown_as`, default its name)."""
+def read_image(path: Path | str, *, what: str = "image", shown_as: str | None = None,
+               self_contained: bool = False) -> sitk.Image:
+    """A 3D image with one value per voxel (messages name the file `shown_as`, default its name);
+    `self_contained` as in `read_labels`."""
     path = Path(path)
     name = shown_as or path.name
-    reader = _header_reader(path, name)
+    if self_contained:
+        check_self_contained(path, shown_as=name)
+    return _voxels(_header_reader(path, name, io=METAIMAGE_IO if self_contained else None), what=what, name=name)
+
+
+def _require_volume(reader: sitk.ImageFileReader, *, what: str, name: str) -> None:
+    """The header declares a 3D image with one value per voxel."""
+    if reader.GetDimension() != 3:
+        raise UnreadableFileError(f"{name}: expected a 3D {what}, found {reader.GetDimension()}D")
+    if reader.GetNumberOfComponents() != 1:
+        raise UnreadableFileError(f"{name}: expected one value per voxel, found {reader.GetNumberOfComponents()}")
+
+
+def _voxels(reader: sitk.ImageFileReader, *, what: str, name: str) -> sitk.Image:
+    """The image of a reader whose header was read, checked to be 3D with one value per voxel."""
+    _require_volume(reader, what=what, name=name)
     try:
         image = reader.Execute()
     except RuntimeError as error:
@@ -70,36 +98,103 @@ def read_image(path: Path | str, *, what: str = "image", shown_as: str | None = 
     return image
 
 
+def check_self_contained(path: Path | str, *, shown_as: str | None = None) -> None:
+    """Refuse (UnreadableFileError) a file whose voxels would not come from its own bytes.
+
+    The file must be a MetaImage (.mha) whose header ends with `ElementDataFile = LOCAL` and
+    holds no `HeaderSize` key: a header naming another data file (an absolute or parent path, a
+    LIST of files, a %d pattern) or skipping bytes would make the reader, which runs on the host,
+    read a file the container did not write. Only the header is read.
+    """
+    path = Path(path)
+    name = shown_as or path.name
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(MAX_HEADER_BYTES)
+    except OSError as error:
+        raise UnreadableFileError(f"{name}: cannot read the image header ({error.strerror})") from None
+    if len(head) == MAX_HEADER_BYTES:
+        head = head[: head.rfind(b"\n") + 1]  # a line cut by the limit is not judged
+    keys = _metaimage_keys(head, name)
+    data_file = keys.get(_DATA_FILE_KEY)
+    if data_file is None:
+        raise UnreadableFileError(
+            f"{name}: expected a MetaImage header ending with 'ElementDataFile = {_LOCAL_DATA}' within the first "
+            f"{MAX_HEADER_BYTES // 1024} KiB, found none; write a single .mha file (e.g. SimpleITK.WriteImage)")
+    if data_file != _LOCAL_DATA:
+        raise UnreadableFileError(
+            f"{name}: expected 'ElementDataFile = {_LOCAL_DATA}' (the voxels inside this file), found a header that "
+            "takes them from another file; write a single .mha file with its voxels inside")
+    redirecting = [shown for key, shown in _REDIRECTING_KEYS.items() if key in keys]
+    if redirecting:
+        raise UnreadableFileError(
+            f"{name}: expected no {' or '.join(redirecting)} in the header (it makes the reader skip or take "
+            "other bytes); write the file with SimpleITK or ITK, which never set it")
+
+
+def _metaimage_keys(head: bytes, name: str) -> dict[str, str]:
+    """The header's `Key = Value` lines up to and including ElementDataFile (keys lower-cased)."""
+    keys: dict[str, str] = {}
+    for raw in head.split(b"\n"):
+        line = raw.rstrip(b"\r")
+        if not line.strip():
+            continue
+        key, equals, value = line.partition(b"=")
+        if not equals:
+            raise UnreadableFileError(f"{name}: expected a MetaImage header of 'Key = Value' lines, "
+                                      "found a line without '='")
+        try:
+            text_key, text_value = key.decode("ascii").strip(), value.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise UnreadableFileError(f"{name}: expected a MetaImage header in ASCII text, found other bytes "
+                                      "before 'ElementDataFile'") from None
+        keys[text_key.lower()] = text_value
+        if text_key.lower() == _DATA_FILE_KEY:
+            break
+    return keys
+
+
 def read_labels(path: Path | str, *, what: str = "mask", expected: Geometry | None = None,
-                expected_what: str = "the input image", shown_as: str | None = None) -> LabelImage:
+                expected_what: str = "the input image", shown_as: str | None = None,
+                self_contained: bool = False) -> LabelImage:
     """A SPIDER label image, after every check that scoring relies on.
 
     Checks, in order: readable, 3D, one value per voxel, an integer pixel type, a direction
     matrix that is a rotation or flip of the voxel axes (surface distances need one), the voxel
     grid of `expected` (tolerances in challenge.geometry; `expected_what` names it), and values
     in the SPIDER label map. Messages name the file `shown_as` (default: its file name).
+    `self_contained` (a file someone else wrote) first applies `check_self_contained` and reads it
+    as MetaImage only. Every check but the values reads the header only, so a file declaring
+    another size or type is refused before the reader allocates anything.
     Raises UnreadableFileError, GeometryMismatchError or UnknownLabelError.
     """
     path = Path(path)
     name = shown_as or path.name
-    image = read_image(path, what=what, shown_as=name)
-    if image.GetPixelID() not in _INTEGER_PIXEL_TYPES:
+    if self_contained:
+        check_self_contained(path, shown_as=name)
+    reader = _header_reader(path, name, io=METAIMAGE_IO if self_contained else None)
+    _require_volume(reader, what=what, name=name)
+    if reader.GetPixelID() not in _INTEGER_PIXEL_TYPES:
         raise UnreadableFileError(f"{name}: expected an integer label image (e.g. uint8), found pixel type "
-                                  f"{image.GetPixelIDTypeAsString()}")
-    geometry = Geometry.of(image)
+                                  f"{sitk.GetPixelIDValueAsString(reader.GetPixelID())}")
+    geometry = Geometry.of(reader)
     direction = geometry.direction_matrix
     if np.max(np.abs(direction @ direction.T - np.eye(3))) > DIRECTION_TOLERANCE:
         raise UnreadableFileError(
             f"{name}: expected a direction matrix that rotates or flips the voxel axes (orthonormal), "
             f"found {geometry.direction}")
     if expected is not None:
-        differences = expected.differences(geometry)
-        if differences:
-            raise GeometryMismatchError(f"{name} is not on {expected_what}'s grid: "
-                                        + "; ".join(differences))
+        _require_grid(geometry, expected, name=name, expected_what=expected_what)
+    image = _voxels(reader, what=what, name=name)
     view = sitk.GetArrayViewFromImage(image)  # valid only while `image` lives: copied below
     checked = as_label_array(view, what=name)
     return LabelImage(checked.copy() if checked is view else checked, geometry)
+
+
+def _require_grid(geometry: Geometry, expected: Geometry, *, name: str, expected_what: str) -> None:
+    differences = expected.differences(geometry)
+    if differences:
+        raise GeometryMismatchError(f"{name} is not on {expected_what}'s grid: " + "; ".join(differences))
 
 
 def as_label_array(array: np.ndarray, *, what: str) -> np.ndarray:

@@ -48,14 +48,15 @@ def read_prediction(path: Path, expected: Geometry) -> np.ndarray:
     """The prediction's labels as a (z, y, x) uint8 array, after every contract check.
 
     Raises InvalidPredictionError with a reason a participant can act on when the file is a
-    link or not a regular file, or when challenge.images.read_labels refuses it (unreadable,
-    not a 3D single-component integer image, on another voxel grid than `expected`, or values
-    outside the SPIDER label map).
+    link or not a regular file, or when challenge.images.read_labels refuses it: voxels that
+    would come from another file than this one (challenge.images.check_self_contained, checked
+    before anything else is read), unreadable, not a 3D single-component integer image, on
+    another voxel grid than `expected`, or values outside the SPIDER label map.
     """
     path = Path(path)
     _require_regular_file(path)
     try:
-        return images.read_labels(path, what="segmentation", expected=expected).array
+        return images.read_labels(path, what="segmentation", expected=expected, self_contained=True).array
     except DataError as error:
         raise InvalidPredictionError(str(error)) from None
 
@@ -66,7 +67,7 @@ def read_checked_prediction(path: Path) -> np.ndarray:
     path = Path(path)
     _require_regular_file(path)
     try:
-        return sitk.GetArrayFromImage(images.read_image(path, what="segmentation"))
+        return sitk.GetArrayFromImage(images.read_image(path, what="segmentation", self_contained=True))
     except DataError as error:
         raise InvalidPredictionError(str(error)) from None
 
