@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from challenge.phases import Phase
 from challenge.statuses import ENGINE_JOB_STATUSES, JobStatus, SubmissionStatus
+from challenge.text import shown
 from submissions.db import Registry
 from submissions.intake import phase_of
 from submissions.jobs import CaseScore, JobOutcome
@@ -39,6 +40,9 @@ def _changed_rows(result: object) -> int:
     though its signature says Result (which has no `rowcount`)."""
     return cast("CursorResult[Any]", result).rowcount
 
+
+STORED_REASON_LIMIT = 4000
+"""A run's reason is stored as printable text (challenge.text.shown) of at most this many characters."""
 
 def new_owner() -> str:
     """This engine's lease owner: host, process id and a random token."""
@@ -235,7 +239,8 @@ def record_run(registry: Registry, owner: str, job_id: int, outcome: JobOutcome,
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
-                status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code, seconds=outcome.seconds,
+                status=outcome.status, reason=shown(outcome.reason, limit=STORED_REASON_LIMIT),
+                exit_code=outcome.exit_code, seconds=outcome.seconds,
                 log_path=outcome.log_path, output_path=outcome.output_path, finished_at=now,
                 lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
             ),
@@ -253,7 +258,8 @@ def record_score(registry: Registry, owner: str, job: ClaimedJob, score: CaseSco
             .where(Job.id == job.job_id, Job.lease_owner == owner, Job.status.not_in(ENGINE_JOB_STATUSES))
             .values(
                 scored_at=now, scored_rules_version=score.rules_version, case_status=score.outcome.status,
-                case_reason=score.outcome.reason, lease_owner=None, lease_expires_at=None,
+                case_reason=shown(score.outcome.reason, limit=STORED_REASON_LIMIT),
+                lease_owner=None, lease_expires_at=None,
             ),
             execution_options={"synchronize_session": False},
         )

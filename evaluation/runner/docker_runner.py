@@ -28,6 +28,7 @@ from challenge.errors import DataError
 from challenge.geometry import Geometry
 from challenge.phases import Phase, format_size
 from challenge.statuses import JobStatus
+from challenge.text import shown
 from evaluation.runner.errors import EngineUnavailableError, ImageNotFoundError, RunnerError
 from evaluation.runner.output_check import MAX_OUTPUT_ENTRIES, check_output, measure_folder, output_too_large
 
@@ -532,7 +533,7 @@ def _failure_reason(exit_code: int | None, log_text: str) -> str:
             pass
     last = next((line.strip() for line in reversed(log_text.splitlines()) if line.strip()), "")
     if last:
-        reason += f"; last log line: {last[:300]}"
+        reason += f"; last log line: {shown(last, limit=300)}"
     return reason
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from challenge.contract import IMAGE_SUFFIX, OUTPUT_FOLDER, OUTPUT_ROOT, OUTPUT_SOCKET
 from challenge.geometry import Geometry
 from challenge.statuses import JobStatus
+from challenge.text import shown
 from evaluation.errors import InvalidPredictionError
 from evaluation.prediction import read_prediction
 
@@ -110,11 +111,16 @@ def check_output(output_root: Path, expected: Geometry) -> OutputCheck:
             JobStatus.INVALID_OUTPUT,
             f"found {len(images)} {IMAGE_SUFFIX} files in {OUTPUT_FOLDER}/ ({_list(images)}); write exactly one",
         )
+    if shown(images[0]) != images[0]:
+        return OutputCheck(
+            JobStatus.INVALID_OUTPUT,
+            f"the file name '{shown(images[0])}' is not printable UTF-8 text; name the segmentation e.g. output.mha",
+        )
     path = folder / images[0]
     try:
         read_prediction(path, expected)
     except InvalidPredictionError as error:
-        return OutputCheck(JobStatus.INVALID_OUTPUT, error.reason, path)
+        return OutputCheck(JobStatus.INVALID_OUTPUT, shown(error.reason), path)
     return OutputCheck(JobStatus.SUCCEEDED, f"wrote a valid segmentation {images[0]}", path)
 
 
@@ -154,7 +160,9 @@ def _expected_output() -> str:
 
 
 def _list(names: list[str]) -> str:
-    return ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+    """Up to a few container-chosen names, each made printable (challenge.text.shown)."""
+    listed = ", ".join(shown(name, limit=100) for name in names[:_SHOWN])
+    return listed + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
 
 
 def _mib(n_bytes: int) -> str:

@@ -142,3 +142,22 @@ def test_measure_stops_early_past_a_bound(tmp_path):
     assert output_too_large(measure_folder(tmp_path), limit_bytes=10**9) is None
     too_big = measure_folder(tmp_path, stop_above_bytes=1)
     assert "grew past the limit" in output_too_large(too_big, limit_bytes=1)
+
+
+def test_a_file_name_that_is_not_utf8_is_invalid_with_a_printable_reason(output_root, expected, make_image,
+                                                                         mask_array):
+    name = os.fsdecode(b"seg\xff.mha")
+    sitk.WriteImage(make_image(mask_array(SHAPE_ZYX)), str(_socket(output_root) / "tmp.mha"))
+    os.rename(_socket(output_root) / "tmp.mha", os.path.join(os.fsencode(_socket(output_root)), b"seg\xff.mha"))
+    checked = check_output(output_root, expected)
+    assert checked.status is JobStatus.INVALID_OUTPUT
+    assert "seg\\xff.mha" in checked.reason and "not printable UTF-8" in checked.reason
+    checked.reason.encode("utf-8")
+    assert name not in checked.reason
+
+
+def test_names_listed_in_a_reason_are_printable(output_root, expected):
+    (_socket(output_root) / "notes\x01\n.txt").write_text("x")
+    checked = check_output(output_root, expected)
+    assert checked.status is JobStatus.MISSING_OUTPUT
+    assert "notes .txt" in checked.reason and "\x01" not in checked.reason

@@ -244,3 +244,20 @@ def test_an_opened_executor_is_closed_after_its_block_and_abandoned_when_it_fail
         with executors.opened_executor("local", workers=1):
             raise KeyboardInterrupt
     assert made[-1].calls == ["abandon"]
+
+
+def test_container_chosen_text_is_stored_printable_on_every_database(registry, phase, submit_fake):
+    """A NUL (refused by PostgreSQL) or a lone surrogate (an undecodable file name, refused by every
+    driver) in a run's reason is stored as printable text instead of failing the engine."""
+    import os
+
+    from submissions.jobs import JobOutcome
+
+    submit_fake()
+    [job] = claims.claim_runs(registry, "me", limit=1, lease_seconds=60)
+    reason = "exited with code 1; last log line: bad\x00byte " + os.fsdecode(b"seg\xff.mha")
+    outcome = JobOutcome("failed", reason, 1, 0.5, None, None)
+    assert claims.record_run(registry, "me", job.job_id, outcome, lease_seconds=60)
+    with registry.session() as session:
+        stored = session.get(Job, job.job_id).reason
+    assert stored == "exited with code 1; last log line: badbyte seg\\xff.mha"
