@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -15,15 +16,28 @@ IMAGE_SUFFIX = ".mha"
 
 @dataclass(frozen=True)
 class Socket:
-    """One interface of the algorithm: a slug and the folder its image file lives in."""
+    """One socket (the platform's "interface") of the algorithm: a slug, the folder its image file
+    lives in, and the rest of the object the platform writes into inputs.json. `pk` is this
+    harness's own number for the socket (the platform's differ per site; algorithms key on slugs)."""
 
     slug: str
     title: str
     kind: str
     relative_path: str
+    pk: int
+    description: str = ""
+    super_kind: str = "Image"
 
     def folder(self, root: PurePosixPath) -> PurePosixPath:
         return root / self.relative_path
+
+    def as_json(self) -> dict:
+        """The socket object as grand-challenge writes it (under both `socket` and `interface`)."""
+        return {
+            "title": self.title, "description": self.description, "slug": self.slug, "kind": self.kind,
+            "pk": self.pk, "default_value": None, "super_kind": self.super_kind,
+            "relative_path": self.relative_path, "overlay_segments": [], "look_up_table": None,
+        }
 
 
 INPUT_SOCKET = Socket(
@@ -31,12 +45,16 @@ INPUT_SOCKET = Socket(
     title="Sagittal Spine MRI",
     kind="Image",
     relative_path="images/sagittal-spine-mri",
+    pk=1,
+    description="A sagittal lumbar-spine MR series (T1, T2 or T2 SPACE).",
 )
 OUTPUT_SOCKET = Socket(
     slug="sagittal-spine-mr-segmentation",
     title="Sagittal Spine MR Segmentation",
     kind="Segmentation",
     relative_path="images/sagittal-spine-mr-segmentation",
+    pk=2,
+    description="Vertebrae, intervertebral discs and spinal canal with the SPIDER label values.",
 )
 INPUT_FOLDER = INPUT_SOCKET.folder(INPUT_ROOT)
 OUTPUT_FOLDER = OUTPUT_SOCKET.folder(OUTPUT_ROOT)
@@ -48,21 +66,24 @@ def input_image_path(uuid: str) -> PurePosixPath:
 
 
 def inputs_json(uuid: str, *, image_name: str) -> list[dict]:
-    """The content of /input/inputs.json for one job, in grand-challenge's layout."""
+    """The content of /input/inputs.json for one job, in grand-challenge's current layout: the socket
+    under `socket` (read by the 2026 templates) and under `interface` (read by older ones), the
+    image by its pk (`uuid`, also the file's name) and the socket value's own pk."""
     return [
         {
-            "interface": {
-                "slug": INPUT_SOCKET.slug,
-                "title": INPUT_SOCKET.title,
-                "kind": INPUT_SOCKET.kind,
-                "super_kind": "Image",
-                "relative_path": INPUT_SOCKET.relative_path,
-            },
+            "socket": INPUT_SOCKET.as_json(),
+            "interface": INPUT_SOCKET.as_json(),
             "image": {"pk": uuid, "name": image_name},
             "file": None,
             "value": None,
+            "pk": value_pk(uuid),
         }
     ]
+
+
+def value_pk(uuid: str) -> int:
+    """A socket value's pk for a job: a positive integer derived from the job's uuid (stable)."""
+    return zlib.crc32(uuid.encode("utf-8")) or 1
 
 
 def describe() -> str:

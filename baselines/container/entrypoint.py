@@ -45,7 +45,8 @@ def _check_inputs_json(path: Path, image_name: str) -> None:
         return  # optional locally; the image file is what the job works on
     try:
         sockets = json.loads(path.read_text(encoding="utf-8"))
-        slugs = [entry["interface"]["slug"] for entry in sockets]
+        # The platform writes the socket under `socket` (2026) and under `interface` (before).
+        slugs = [(entry.get("socket") or entry["interface"])["slug"] for entry in sockets]
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise InputContractError(
             f"{path} is not a list of sockets with interface slugs ({type(error).__name__}: {error}).\n"

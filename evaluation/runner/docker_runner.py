@@ -43,6 +43,9 @@ _OOM_FLAG_WAIT_SECONDS = 1.0
 _SHELL_CODES = {126: "the command is not executable", 127: "the command was not found"}
 
 
+PLATFORM_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
+"""What grand-challenge sets in every algorithm container's environment."""
+
 def default_user() -> str:
     """uid:gid of the job: `nobody` when the runner is root, else the runner's own (non-root) ids.
 
@@ -152,7 +155,7 @@ def container_options(
     for volume in sorted((image_config.get("Volumes") or {})):
         if volume.rstrip("/") not in ("/input", "/output", "/tmp"):
             tmpfs[volume] = tmpfs_options
-    environment = {}
+    environment = dict(PLATFORM_ENVIRONMENT)
     if not any(entry.startswith("HOME=") for entry in image_config.get("Env") or []):
         environment["HOME"] = "/tmp"  # `nobody` has no writable home on a read-only root
     file_size_limit = max(phase.output_limit_bytes, phase.tmp_bytes) + 1
@@ -174,6 +177,9 @@ def container_options(
         pids_limit=phase.pids_limit,
         init=True,
         ipc_mode="private",
+        # As on grand-challenge: /dev/shm is half the job's memory (a tmpfs, charged to the same
+        # memory limit), not Docker's 64 MB that breaks PyTorch data loaders.
+        shm_size=phase.memory_bytes // 2,
         oom_score_adj=500,  # if the host itself runs short, the job goes first
         ulimits=[Ulimit(name="core", soft=0, hard=0), Ulimit(name="fsize", soft=file_size_limit, hard=file_size_limit)],
         environment=environment,
@@ -209,7 +215,7 @@ def run_job(
     settings = settings or RunnerSettings()
     if not _CASE_PATTERN.match(case):
         raise RunnerError(f"case name must be letters, digits, '.', '_' or '-', found {case!r}")
-    job_dir = Path(job_dir)
+    job_dir, input_image = Path(job_dir).resolve(), Path(input_image).resolve()  # the engine mounts absolute paths
     if job_dir.exists() and any(job_dir.iterdir()):
         raise RunnerError(f"job folder {job_dir} is not empty; each job needs a fresh one")
     expected = _input_geometry(input_image)

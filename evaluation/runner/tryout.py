@@ -113,7 +113,7 @@ def try_image(
     OUT/jobs/<series>/. Scoring uses `spider score`'s library call; cases whose job failed are
     scored as missing with the job's reason.
     """
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir).resolve()  # relative paths work
     series = list_series(data_dir)
     _check_out_dir(out_dir)
     image_id = resolve_image(client, image)
@@ -168,7 +168,10 @@ def _score(data_dir: Path, predictions_dir: Path, out_dir: Path, jobs: list[JobR
 def _check_out_dir(out_dir: Path) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise RunnerError(f"--out {out_dir} is a file; give a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / JOBS_FILE).is_file():
+    # A folder holding only what a try-out writes is an earlier try-out, also one that failed
+    # before its first job (no jobs.json yet): it must not block the next.
+    foreign = [entry.name for entry in out_dir.iterdir() if entry.name not in _OWN_OUTPUTS] if out_dir.is_dir() else []
+    if foreign and not (out_dir / JOBS_FILE).is_file():
         raise RunnerError(
             f"--out {out_dir} is not empty and holds no earlier try-out ({JOBS_FILE}); give an empty or new folder"
         )

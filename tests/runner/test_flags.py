@@ -9,7 +9,13 @@ import pytest
 
 from challenge.phases import Phase
 from challenge.statuses import JobStatus
-from evaluation.runner.docker_runner import RunnerSettings, container_options, default_user, run_job
+from evaluation.runner.docker_runner import (
+    PLATFORM_ENVIRONMENT,
+    RunnerSettings,
+    container_options,
+    default_user,
+    run_job,
+)
 from evaluation.runner.errors import RunnerError
 
 
@@ -39,6 +45,7 @@ def test_the_engine_applied_every_production_flag(docker_client, algorithm_image
     assert host["NanoCpus"] == 1_000_000_000
     assert host["PidsLimit"] == test_phase.pids_limit
     assert host["Init"] is True
+    assert host["ShmSize"] == test_phase.memory_bytes // 2
     assert host["Tmpfs"] == {"/tmp": f"size={test_phase.tmp_bytes},mode=1777,exec,nosuid,nodev"}
     assert not host["Binds"] and not host["Devices"] and not host["DeviceRequests"] and not host["VolumesFrom"]
     mounts = {m["Destination"]: m for m in audit["Mounts"]}
@@ -78,6 +85,11 @@ def test_a_container_sees_no_privilege_no_network_no_ground_truth_no_socket(
     assert seen["pid1"].startswith("/sbin/docker-init")
     assert seen["max_core_file_size"] == "0"
     assert seen["home"] == "/tmp"
+    # As grand-challenge runs it: its environment, /dev/shm at half the memory, inputs.json both ways.
+    assert seen["platform_env"] == {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
+    assert seen["shm_bytes"] == test_phase.memory_bytes // 2
+    assert seen["inputs_json"]["socket"] == seen["inputs_json"]["interface"] == ["sagittal-spine-mri"]
+    assert seen["inputs_json"]["value_pk_is_int"] == [True]
     # What it looked for and must not find: the reference masks, other images, the Docker socket.
     assert seen["sockets"] == []
     assert seen["mask_folders"] == []
@@ -129,7 +141,7 @@ def test_image_volumes_become_tmpfs_and_home_is_kept_when_the_image_sets_it(tmp_
         image_config={"Volumes": {"/data": {}, "/output": {}}, "Env": ["HOME=/home/user"]},
     )
     assert sorted(options["tmpfs"]) == ["/data", "/tmp"]
-    assert options["environment"] == {}
+    assert options["environment"] == PLATFORM_ENVIRONMENT  # HOME is the image's own
 
 
 @pytest.mark.parametrize("user", ["0:0", "root", "1000", "a:b"])

@@ -132,3 +132,28 @@ def test_the_cpu_quota_is_cut_to_the_engine_with_a_note(test_phase):
                      "(slower than on the organizer's machines)"]
     assert fit_to_engine(_Engine(8), four, progress=notes.append) is four
     assert len(notes) == 1
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(180)
+def test_spider_try_takes_relative_paths(algorithm_image, spider_data, tmp_path, monkeypatch, capsys):
+    """The engine mounts absolute paths only: relative --data and --out are resolved first."""
+    algorithm_image("good")
+    shutil.copytree(spider_data, tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    code = main(["try", "spider-test/good:latest", "--data", "data", "--out", "out",
+                 "--phase", "sanity-check", "--time-limit", "60", "--memory", "512m"])
+    assert code == 0, capsys.readouterr()
+    jobs = json.loads((tmp_path / "out" / "jobs.json").read_text())
+    assert [job["status"] for job in jobs] == ["succeeded", "succeeded"]
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(60)
+def test_a_try_out_that_failed_before_its_first_job_does_not_block_the_next(docker_client, spider_data, tmp_path,
+                                                                            test_phase):
+    out = tmp_path / "out"
+    (out / "predictions").mkdir(parents=True)  # what a try-out leaves when it stops before its first job
+    (out / "jobs").mkdir()
+    with pytest.raises(ImageNotFoundError):  # past the folder check: the next try-out is not refused
+        try_image(docker_client, "spider-test/absent:1", data_dir=spider_data, out_dir=out, phase=test_phase)

@@ -31,7 +31,17 @@ report = {
     "pids_max": read("/sys/fs/cgroup/pids/pids.max").strip(),
     "pid1": read("/proc/1/cmdline").replace("\0", " ").strip(),
     "home": os.environ.get("HOME"),
+    "platform_env": {key: os.environ.get(key) for key in ("PYTHONUNBUFFERED", "LOG_LEVEL")},
 }
+shm = os.statvfs("/dev/shm")
+report["shm_bytes"] = shm.f_blocks * shm.f_frsize
+# inputs.json read the ways the platform's templates do: 2026 (`socket`) and before (`interface`).
+with open("/input/inputs.json") as stream:
+    sockets = json.load(stream)
+report["inputs_json"] = {"socket": [entry["socket"]["slug"] for entry in sockets],
+                         "interface": [entry["interface"]["slug"] for entry in sockets],
+                         "image_file": [entry["image"]["pk"] + ".mha" for entry in sockets],
+                         "value_pk_is_int": [isinstance(entry["pk"], int) for entry in sockets]}
 for line in read("/proc/self/mountinfo").splitlines():
     fields = line.split()
     separator = fields.index("-")
