@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -151,9 +152,11 @@ def container_options(
     # torch.compile, numba) that write shared objects to /tmp and load them.
     tmpfs_options = f"size={phase.tmp_bytes},mode=1777,exec,nosuid,nodev"
     tmpfs = {"/tmp": tmpfs_options}
-    # A VOLUME in the image would otherwise become a writable, unbounded volume on the host.
-    for volume in sorted((image_config.get("Volumes") or {})):
-        if volume.rstrip("/") not in ("/input", "/output", "/tmp"):
+    # A VOLUME in the image would otherwise become a writable, unbounded volume on the host. The
+    # path is normalised first: Docker creates a real volume for `VOLUME /data/.` unless the tmpfs
+    # covers the clean path `/data` (tried on engine 20.10); run_job also refuses any volume left.
+    for volume in sorted({posixpath.normpath(v) for v in image_config.get("Volumes") or {}}):
+        if volume not in ("/input", "/output", "/tmp", "/"):
             tmpfs[volume] = tmpfs_options
     environment = dict(PLATFORM_ENVIRONMENT)
     if not any(entry.startswith("HOME=") for entry in image_config.get("Env") or []):
@@ -250,6 +253,12 @@ def run_job(
             # a problem of the machine, not of the algorithm.
             raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
         try:
+            unasked = _unasked_volumes(container)
+            if unasked:
+                reason = (f"the image declares VOLUME {', '.join(unasked)}, which the runner could not cover with "
+                          "a bounded tmpfs; remove the VOLUME instruction (write to /tmp or /output)")
+                log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
+                return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
             return _run_created(
                 container, _JobContext(case, image_id, phase, expected, job_dir, output_dir, log_path, settings)
             )
@@ -401,12 +410,20 @@ def _kill(container) -> int | None:
         raise RunnerError(f"container {container.short_id} did not stop within 60 s of being killed") from error
 
 
+def _unasked_volumes(container) -> list[str]:
+    """Destinations of mounts the runner did not ask for (only /input and /output are bind mounts;
+    tmpfs mounts are not listed in Mounts): a volume there would be writable, unbounded host disk."""
+    container.reload()
+    return sorted(shown(str(m.get("Destination"))) for m in container.attrs.get("Mounts") or []
+                  if m.get("Type") != "bind")
+
+
 def _remove(container) -> None:
     """Remove the container (killing what is left); wait for a removal already in progress."""
     import docker.errors
 
     try:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # with any anonymous volume it has
         return
     except docker.errors.NotFound:
         return

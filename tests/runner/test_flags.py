@@ -138,9 +138,11 @@ def test_image_volumes_become_tmpfs_and_home_is_kept_when_the_image_sets_it(tmp_
     options = container_options(
         image_id="sha256:" + "0" * 64, phase=phase, input_dir=tmp_path, output_dir=tmp_path,
         settings=RunnerSettings(user="1000:1000"),
-        image_config={"Volumes": {"/data": {}, "/output": {}}, "Env": ["HOME=/home/user"]},
+        image_config={"Volumes": {"/data": {}, "/output": {}, "/cache/.": {}, "/models/": {}, "/data/./": {}},
+                      "Env": ["HOME=/home/user"]},
     )
-    assert sorted(options["tmpfs"]) == ["/data", "/tmp"]
+    # Paths are normalised: `VOLUME /cache/.` made Docker create a real volume beside a `/cache/.` tmpfs.
+    assert sorted(options["tmpfs"]) == ["/cache", "/data", "/models", "/tmp"]
     assert options["environment"] == PLATFORM_ENVIRONMENT  # HOME is the image's own
 
 

@@ -49,6 +49,11 @@ CASES = [
     # dockerd 20.10 sometimes drops stderr written in the instant before exit (seen with plain
     # `docker run` too), so the reason may name "loading model ..." instead of the traceback.
     ("crash", JobStatus.FAILED, "exited with code 1; last log line: ", "loading model"),
+    ("volumedot", JobStatus.SUCCEEDED, "valid segmentation", "wrote 1 MiB to /data"),
+    ("headertrick", JobStatus.INVALID_OUTPUT, "takes them from another file", "points at /etc/hostname"),
+    ("badname", JobStatus.INVALID_OUTPUT, "seg\\xff\\xfe.mha' is not printable UTF-8", "not UTF-8"),
+    # NUL and the escape byte removed (PostgreSQL refuses NUL); undecodable bytes shown replaced.
+    ("nullog", JobStatus.FAILED, "exited with code 3; last log line: fatal: bad [31mthing", "starting"),
 ]
 
 
@@ -96,6 +101,19 @@ def test_hostile_container(
     assert container_id not in {c.id for c in listed}
     if status in (JobStatus.TIMED_OUT, JobStatus.OUT_OF_MEMORY):
         assert job.exit_code == 137
+    assert job.reason.isprintable()  # container-chosen text is stored as printable text
+
+
+def test_an_image_volume_with_a_trailing_dot_is_covered_and_leaves_no_volume(
+    docker_client, algorithm_image, input_image, test_phase, tmp_path
+):
+    image_id = algorithm_image("volumedot")
+    volumes_before = {volume.id for volume in docker_client.volumes.list()}
+    job = run_job(docker_client, image_id=image_id, case="1_t1", input_image=input_image, phase=test_phase,
+                  job_dir=tmp_path / "job")
+    assert job.status is JobStatus.SUCCEEDED, job.reason
+    assert f"on {test_phase.tmp_bytes} bytes of space" in job.log_path.read_text()  # the bounded tmpfs
+    assert {volume.id for volume in docker_client.volumes.list()} <= volumes_before
 
 
 def test_the_next_job_is_unaffected_by_a_fork_bomb_and_a_memory_hog(

@@ -1,0 +1,7 @@
+"""Fails with NUL, escape codes and undecodable bytes in its last log line."""
+import sys
+
+sys.stdout.buffer.write(b"starting\n")
+sys.stdout.buffer.write(b"fatal:\x00 bad \x1b[31mthing\xff\xfe here\n")
+sys.stdout.flush()
+sys.exit(3)
