@@ -57,6 +57,15 @@ def default_user() -> str:
     return "65534:65534" if uid == 0 else f"{uid}:{gid}"
 
 
+def assigned_gpu_ids() -> tuple[str, ...] | None:
+    """The GPUs assigned to this process by its scheduler: CUDA_VISIBLE_DEVICES as Ray (or a user)
+    sets it; None when it is not set."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     """How jobs run on this machine (the limits come from the phase)."""
@@ -65,6 +74,9 @@ class RunnerSettings:
     log_limit_bytes: int = LOG_LIMIT_BYTES
     poll_seconds: float = 0.2
     max_output_entries: int = MAX_OUTPUT_ENTRIES
+    # The GPUs this process may hand to its jobs (e.g. the ones Ray assigned to the task); None:
+    # whatever the engine picks for a count.
+    gpu_device_ids: tuple[str, ...] | None = field(default_factory=lambda: assigned_gpu_ids())
 
     def __post_init__(self) -> None:
         ids = self.user.split(":")
@@ -191,8 +203,23 @@ def container_options(
         detach=True,
     )
     if phase.gpus:
-        options["device_requests"] = [DeviceRequest(count=phase.gpus, capabilities=[["gpu"]])]
+        options["device_requests"] = [_gpu_request(phase.gpus, settings.gpu_device_ids, DeviceRequest)]
+    else:
+        # The NVIDIA runtime, where it is the engine's default, would otherwise honour an image's
+        # NVIDIA_VISIBLE_DEVICES=all: a job granted no GPU sees none.
+        environment["NVIDIA_VISIBLE_DEVICES"] = "void"
     return options
+
+
+def _gpu_request(count: int, assigned: tuple[str, ...] | None, request_type):
+    """The device request for `count` GPUs: the assigned ones by id (a count alone always gives the
+    engine's first GPUs, so concurrent jobs would share GPU 0), else a count."""
+    if assigned is None:
+        return request_type(count=count, capabilities=[["gpu"]])
+    if len(assigned) < count:
+        raise RunnerError(f"the phase grants {count} GPU(s) but this process was assigned {list(assigned) or 'none'} "
+                          "(CUDA_VISIBLE_DEVICES)")
+    return request_type(device_ids=list(assigned[:count]), capabilities=[["gpu"]])
 
 
 def run_job(

@@ -143,10 +143,45 @@ def test_image_volumes_become_tmpfs_and_home_is_kept_when_the_image_sets_it(tmp_
     )
     # Paths are normalised: `VOLUME /cache/.` made Docker create a real volume beside a `/cache/.` tmpfs.
     assert sorted(options["tmpfs"]) == ["/cache", "/data", "/models", "/tmp"]
-    assert options["environment"] == PLATFORM_ENVIRONMENT  # HOME is the image's own
+    assert options["environment"] == {**PLATFORM_ENVIRONMENT, "NVIDIA_VISIBLE_DEVICES": "void"}  # HOME: the image's
 
 
 @pytest.mark.parametrize("user", ["0:0", "root", "1000", "a:b"])
 def test_settings_refuse_root_and_names(user):
     with pytest.raises(RunnerError):
         RunnerSettings(user=user)
+
+
+def _gpu_options(tmp_path, *, gpus: int, assigned):
+    phase = Phase(name="p", description="", time_limit_seconds=10, memory_bytes=2**30, cpus=1, gpus=gpus,
+                  pids_limit=128, tmp_bytes=2**26, output_limit_bytes=2**26)
+    return container_options(
+        image_id="sha256:" + "0" * 64, phase=phase, input_dir=tmp_path, output_dir=tmp_path,
+        settings=RunnerSettings(user="1000:1000", gpu_device_ids=assigned),
+        image_config={"Env": ["NVIDIA_VISIBLE_DEVICES=all"]},
+    )
+
+
+def test_a_job_granted_no_gpu_sees_none_whatever_the_image_says(tmp_path):
+    options = _gpu_options(tmp_path, gpus=0, assigned=("0", "1"))
+    assert "device_requests" not in options
+    assert options["environment"]["NVIDIA_VISIBLE_DEVICES"] == "void"
+
+
+def test_a_job_gets_the_gpus_its_process_was_assigned(tmp_path):
+    (request,) = _gpu_options(tmp_path, gpus=1, assigned=("3", "5"))["device_requests"]
+    assert request["DeviceIDs"] == ["3"] and not request.get("Count")
+    assert request["Capabilities"] == [["gpu"]]
+    (counted,) = _gpu_options(tmp_path, gpus=2, assigned=None)["device_requests"]
+    assert counted["Count"] == 2 and not counted.get("DeviceIDs")
+    with pytest.raises(RunnerError, match="grants 2 GPU"):
+        _gpu_options(tmp_path, gpus=2, assigned=("4",))
+
+
+def test_assigned_gpus_come_from_cuda_visible_devices(monkeypatch):
+    from evaluation.runner.docker_runner import assigned_gpu_ids
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,7")
+    assert assigned_gpu_ids() == ("2", "7") and RunnerSettings(user="1000:1000").gpu_device_ids == ("2", "7")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert assigned_gpu_ids() is None
