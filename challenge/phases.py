@@ -40,6 +40,67 @@ def format_size(n_bytes: int) -> str:
     return str(n_bytes)
 
 
+TEST_DATA_KINDS = ("hidden", "public")
+PUBLIC_SITE_FLAGS = (
+    "aggregates", "level_aggregates", "ranking", "stability", "breakdowns",
+    "case_values", "case_names", "case_pictures", "job_logs",
+)
+"""What a phase's public site may contain; each is a boolean key of `[phases.NAME.public_site]`."""
+_NEED_CASE_NAMES = ("case_values", "case_pictures", "job_logs")
+"""Shown under the case's name: publishing them publishes the case names too."""
+DEFAULT_MIN_BREAKDOWN_CASES = 5
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What the public leaderboard site of a phase may show, declared once per phase in phases.toml.
+
+    `test_data` is "hidden" (the default: the public site shows aggregates, per-level
+    aggregates, the ranking, its stability and breakdowns over at least `min_breakdown_cases`
+    cases, and nothing of any single case) or "public" (everything may be shown). The flags:
+    `aggregates` (per-submission means over cases), `level_aggregates` (means per structure
+    level over cases), `ranking`, `stability` (bootstrap and significance), `breakdowns` (by
+    sequence, scanner, grade), `case_values` (values per case, and their distributions drawn
+    point by point), `case_names` (case identifiers anywhere, file names included),
+    `case_pictures` (pictures of images and masks), `job_logs` (text a container chose: a
+    failed job's reason or log). Absolute host paths are never published, whatever the phase.
+    """
+
+    test_data: str = "hidden"
+    aggregates: bool = True
+    level_aggregates: bool = True
+    ranking: bool = True
+    stability: bool = True
+    breakdowns: bool = True
+    case_values: bool = False
+    case_names: bool = False
+    case_pictures: bool = False
+    job_logs: bool = False
+    min_breakdown_cases: int = DEFAULT_MIN_BREAKDOWN_CASES
+
+    @classmethod
+    def default_for(cls, test_data: str) -> "Disclosure":
+        """The defaults of a phase whose test data is `test_data` ("hidden" or "public")."""
+        if test_data not in TEST_DATA_KINDS:
+            raise ConfigError(f"test_data must be one of {list(TEST_DATA_KINDS)}, found {test_data!r}")
+        if test_data == "public":
+            return cls(test_data="public", **{flag: True for flag in PUBLIC_SITE_FLAGS})
+        return cls()
+
+    @property
+    def hidden(self) -> bool:
+        return self.test_data == "hidden"
+
+    @property
+    def breakdown_minimum(self) -> int:
+        """The fewest cases a breakdown group needs to be published (1: every group)."""
+        return self.min_breakdown_cases if self.hidden else 1
+
+    def describe(self) -> str:
+        shown = [flag for flag in PUBLIC_SITE_FLAGS if getattr(self, flag)]
+        return f"{self.test_data} test data; public site shows: {', '.join(shown) or 'nothing'}"
+
+
 @dataclass(frozen=True)
 class Phase:
     """One phase of the challenge and the limits of each algorithm job in it."""
@@ -56,6 +117,8 @@ class Phase:
     max_submissions: int | None = None
     submission_period: str = "phase"
     network: bool = False
+    disclosure: Disclosure = Disclosure()
+    """What the public site may show; phases built without one (e.g. from registry rows) get the hidden defaults."""
 
     def with_overrides(self, *, time_limit_seconds: int | None = None, memory: str | int | None = None) -> "Phase":
         """A copy with a different time or memory limit (for local experiments)."""
@@ -74,7 +137,7 @@ class Phase:
 
 
 _REQUIRED = ("time_limit_seconds", "memory", "cpus", "gpus", "network", "pids_limit", "tmp_size", "output_limit")
-_OPTIONAL = ("description", "max_submissions", "submission_period")
+_OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", "public_site")
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -108,6 +171,7 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
     description = table.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be text, found {description!r}")
+    disclosure = disclosure_from_mapping(table.get("test_data", "hidden"), table.get("public_site", {}), where=where)
     return Phase(
         name=name,
         description=description,
@@ -120,7 +184,36 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
         output_limit_bytes=parse_size(table["output_limit"], what=f"{where}: output_limit"),
         max_submissions=max_submissions,
         submission_period=period,
+        disclosure=disclosure,
     )
+
+
+def disclosure_from_mapping(test_data: Any, public_site: Any, *, where: str) -> Disclosure:
+    """The `test_data` key and the optional `[phases.NAME.public_site]` table of one phase, validated."""
+    if test_data not in TEST_DATA_KINDS:
+        raise ConfigError(f"{where}: test_data must be one of {list(TEST_DATA_KINDS)}, found {test_data!r}")
+    if not isinstance(public_site, Mapping):
+        raise ConfigError(f"{where}: public_site must be a table ([phases.NAME.public_site]), found {public_site!r}")
+    site_where = f"{where}: public_site"
+    check_keys(public_site, required=(), optional=(*PUBLIC_SITE_FLAGS, "min_breakdown_cases"), where=site_where)
+    changes: dict[str, Any] = {}
+    for flag in PUBLIC_SITE_FLAGS:
+        if flag in public_site:
+            if not isinstance(public_site[flag], bool):
+                raise ConfigError(f"{site_where}: {flag} must be true or false, found {public_site[flag]!r}")
+            changes[flag] = public_site[flag]
+    if "min_breakdown_cases" in public_site:
+        changes["min_breakdown_cases"] = _positive_int(public_site["min_breakdown_cases"],
+                                                       f"{site_where}: min_breakdown_cases")
+    disclosure = dataclasses.replace(Disclosure.default_for(test_data), **changes)
+    if not disclosure.case_names:
+        shown = [flag for flag in _NEED_CASE_NAMES if getattr(disclosure, flag)]
+        if shown:
+            raise ConfigError(
+                f"{site_where}: {shown[0]} = true needs case_names = true (they are shown under each case's name), "
+                f"found case_names = false"
+            )
+    return disclosure
 
 
 def default_phases_path() -> Path:

@@ -52,7 +52,8 @@ class Breakdown:
     """Mean of one metric of one structure group per category, for each submission.
 
     `means[s, k]` is over the values found; `missing[s, k]` counts the category's cases (or
-    discs) without a value for submission s; `counts[k]` is how many the category holds.
+    discs) without a value for submission s; `counts[k]` is how many the category holds and
+    `case_counts[k]` how many distinct cases they come from.
     """
 
     dimension: str
@@ -63,6 +64,15 @@ class Breakdown:
     submission_ids: tuple[int, ...]
     means: np.ndarray
     missing: np.ndarray
+    case_counts: tuple[int, ...] = ()
+
+    def without_small(self, minimum: int) -> Breakdown:
+        """The breakdown without the categories of fewer than `minimum` cases."""
+        counts = self.case_counts or self.counts
+        keep = [k for k, n in enumerate(counts) if n >= minimum]
+        return Breakdown(self.dimension, self.metric, self.structure, tuple(self.categories[k] for k in keep),
+                         tuple(self.counts[k] for k in keep), self.submission_ids, self.means[:, keep],
+                         self.missing[:, keep], tuple(counts[k] for k in keep))
 
     @property
     def name(self) -> str:
@@ -153,8 +163,9 @@ def _breakdown(
             missing[s, k] = len(items) - len(found)
             if found:
                 means[s, k] = float(np.mean(found))
+    case_counts = tuple(len({item[0] if isinstance(item, tuple) else item for item in items}) for items in members)
     return Breakdown(dimension, metric, structure, categories, tuple(len(items) for items in members),
-                     tuple(s.id for s in submissions), means, missing)
+                     tuple(s.id for s in submissions), means, missing, case_counts)
 
 
 def by_case_attribute(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from challenge.phases import Disclosure
 from leaderboard.breakdowns import Breakdown, CaseCatalog, by_case_attribute, by_disc_grade, has_known_category
+from leaderboard.leaks import case_pattern
 from leaderboard.ranked_phase import GROUPS, RankedPhase, headline_metric
 from leaderboard.tables import Cell, Column, Table, metric_cell
 from leaderboard.titles import group_title, metric_title
@@ -22,13 +24,25 @@ class Section:
     tables: tuple[Table, ...]
 
 
-def write_breakdowns(writer: PageWriter, phase: RankedPhase, catalog: CaseCatalog) -> None:
-    sections = _sections(phase, catalog) if phase.ranked else []
+def write_breakdowns(writer: PageWriter, phase: RankedPhase, catalog: CaseCatalog, disclosure: Disclosure) -> None:
+    """Groups of fewer than the disclosure's minimum of cases are left out; so are warnings naming a case
+    where case names are not published."""
+    published = disclosure.breakdowns and disclosure.aggregates
+    sections = _sections(phase, catalog, disclosure.breakdown_minimum) if phase.ranked and published else []
+    warnings = list(catalog.warnings)
+    if not disclosure.case_names:
+        pattern = case_pattern(catalog.cases)
+        kept = [w for w in warnings if pattern is None or not pattern.search(w.encode("utf-8"))]
+        if len(kept) < len(warnings):
+            kept.append(f"{len(warnings) - len(kept)} note(s) on the test set files are not shown: they name cases.")
+        warnings = kept
+    minimum = disclosure.breakdown_minimum
     writer.page("breakdowns.html", "breakdowns.html", tables=[t for s in sections for t in s.tables],
-                sections=sections, warnings=list(catalog.warnings))
+                sections=sections, warnings=warnings, published=published,
+                minimum_note=f"Groups of fewer than {minimum} cases are not shown." if minimum > 1 else "")
 
 
-def _sections(phase: RankedPhase, catalog: CaseCatalog) -> list[Section]:
+def _sections(phase: RankedPhase, catalog: CaseCatalog, minimum: int) -> list[Section]:
     """A section per case attribute that some case has a known value of, then one for the disc grades."""
     metric = headline_metric(phase.display)
     sections = []
@@ -36,11 +50,12 @@ def _sections(phase: RankedPhase, catalog: CaseCatalog) -> list[Section]:
         tables = []
         for group in GROUPS:
             breakdown = by_case_attribute(phase.ranked, catalog, dimension=dimension, metric=metric, structure=group)
+            breakdown = breakdown.without_small(minimum)
             if has_known_category(breakdown):
                 tables.append(_breakdown_table(breakdown, phase, f"{metric_title(metric)} of {group_title(group)}"))
         if tables:
             sections.append(Section(heading, tuple(tables)))
-    grades = by_disc_grade(phase.ranked, catalog, metric=metric)
+    grades = by_disc_grade(phase.ranked, catalog, metric=metric).without_small(minimum)
     if has_known_category(grades):
         table = _breakdown_table(grades, phase, f"{metric_title(metric)} of each disc by its Pfirrmann grade")
         sections.append(Section("By disc degeneration (Pfirrmann grade)", (table,)))

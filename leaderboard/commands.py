@@ -42,6 +42,9 @@ def register(subparsers) -> None:
         help="stored predictions as DIR/<submission id>/<case>.mha, for jobs whose output the registry does not know",
     )
     build.add_argument("--ranking", type=Path, metavar="FILE", help="ranking config (default challenge/ranking.toml)")
+    build.add_argument("--phases", type=Path, metavar="FILE",
+                       help="phases file declaring what each phase's public site may show "
+                            "(default challenge/phases.toml)")
     build.add_argument("--draws", type=int, metavar="N", help="bootstrap draws (default: the phase's ranking config)")
     build.set_defaults(handler=_build)
 
@@ -56,17 +59,23 @@ def _build(arguments: argparse.Namespace) -> int:
 
     if arguments.draws is not None and arguments.draws < 1:
         raise LeaderboardError(f"--draws must be at least 1, found {arguments.draws}")
-    config = get_ranking(arguments.phase, arguments.ranking, phase_names=set(load_phases()))
+    phases = load_phases(arguments.phases)
+    config = get_ranking(arguments.phase, arguments.ranking, phase_names=set(phases))
+    if arguments.phase not in phases:
+        raise LeaderboardError(f"phase {arguments.phase!r} is not declared in the phases file: what its public site "
+                               f"may show is unknown; phases declared: {sorted(phases)}")
+    disclosure = phases[arguments.phase].disclosure
     phase = read_phase(arguments.db, arguments.phase, work=arguments.work)
     test_set = arguments.test_set or (phase.data_dir if phase.data_dir.is_dir() else None)
     if test_set is not None and not test_set.is_dir():
         raise LeaderboardError(f"test set folder not found: {test_set}")
     predictions = predictions_in_folder(arguments.predictions) if arguments.predictions else None
     site = SiteInput(phase.submissions, cases=phase.cases or None, test_set=test_set, predictions=predictions)
-    report = build_site(site, out=arguments.out, config=config, draws=arguments.draws)
+    report = build_site(site, out=arguments.out, config=config, disclosure=disclosure, draws=arguments.draws)
     for warning in report.warnings:
         print(f"warning: {warning}")
     print(f"ranked {len(report.ranked)} submission(s) of phase {arguments.phase!r}; {len(report.pages)} pages")
+    print(f"disclosure: {disclosure.describe()}")
     print(f"leaderboard: {report.index.resolve()}")
     print(f"open it with a browser (file://{report.index.resolve()}) or serve the folder: "
           f"python3 -m http.server --directory {report.out.resolve()}")

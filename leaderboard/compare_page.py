@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from challenge.phases import Disclosure
 from leaderboard import plots
 from leaderboard.ranked_phase import GROUPS, RankedPhase, box_metrics, per_case_values
 from leaderboard.ranking import Ranking, score_table
@@ -25,13 +26,15 @@ class Significance:
     table: Table
 
 
-def write_compare(writer: PageWriter, phase: RankedPhase) -> None:
-    if not phase.ranked or phase.ranking is None:
+def write_compare(writer: PageWriter, phase: RankedPhase, disclosure: Disclosure) -> None:
+    """Box plots draw per-case values point by point (outliers): only where the disclosure allows case values."""
+    if not phase.ranked or phase.ranking is None or not disclosure.ranking:
         writer.page("compare.html", "compare.html", tables=[], ranked=False)
         return
-    box_images = _box_plots(writer, phase)
-    blob, stability_table = _stability(writer, phase, phase.stability) if phase.stability else (None, None)
-    significance = _significance(writer, phase, phase.ranking) if phase.cases else []
+    box_images = _box_plots(writer, phase) if disclosure.case_values else []
+    stable = disclosure.stability and phase.stability is not None
+    blob, stability_table = _stability(writer, phase, phase.stability) if stable and phase.stability else (None, None)
+    significance = _significance(writer, phase, phase.ranking) if phase.cases and disclosure.stability else []
     tables = ([stability_table] if stability_table else []) + [item.table for item in significance]
     writer.page("compare.html", "compare.html", tables=tables, ranked=True, box_plots=box_images, blob=blob,
                 stability=stability_table, significance=significance, alpha=f"{phase.config.significance_level:g}",

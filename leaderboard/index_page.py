@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from challenge.phases import Disclosure
 from leaderboard.ranked_phase import RankedPhase, not_selected_reason
 from leaderboard.ranking import Ranking, aggregate_over_cases, score_table
 from leaderboard.tables import Cell, Column, Table, metric_cell, number
@@ -15,12 +16,14 @@ _LEADERBOARD_CAPTION = ("Click a column title to sort. The small #n beside a ran
                         "that column.")
 
 
-def write_index(writer: PageWriter, phase: RankedPhase) -> Path:
-    leaderboard = _leaderboard_table(phase, phase.ranking) if phase.ranking else None
+def write_index(writer: PageWriter, phase: RankedPhase, disclosure: Disclosure) -> Path:
+    published = disclosure.ranking and disclosure.aggregates
+    leaderboard = _leaderboard_table(phase, phase.ranking) if phase.ranking and published else None
     others = _others_table(phase)
     return writer.page("index.html", "index.html", tables=[t for t in (leaderboard, others) if t],
                        leaderboard=leaderboard, others=others, warnings=list(phase.warnings),
-                       stability_note=phase.stability_note)
+                       stability_note=phase.stability_note if disclosure.stability else "",
+                       withheld=bool(phase.ranking) and not published)
 
 
 def _leaderboard_columns(phase: RankedPhase, ranking: Ranking) -> list[Column]:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from challenge.phases import Disclosure
 from challenge.ranking import RankingConfig
 from leaderboard.breakdowns import read_case_catalog
 from leaderboard.breakdowns_page import write_breakdowns
@@ -22,16 +23,20 @@ from leaderboard.cases import CaseFiles, PredictionLocator
 from leaderboard.compare_page import write_compare
 from leaderboard.errors import LeaderboardError
 from leaderboard.index_page import write_index
+from leaderboard.leaks import find_leaks, secrets_of
 from leaderboard.ranked_phase import page_name, rank_phase
 from leaderboard.rules_page import write_rules
 from leaderboard.submission_page import write_submission_page
 from leaderboard.writer import PageFrame, PageWriter
 from submissions.records import SubmissionResults
 
-__all__ = ["MARKER", "SITE_TITLE", "SiteInput", "SiteReport", "build_site", "page_name"]
+__all__ = ["MARKER", "PUBLIC", "SITE_TITLE", "SiteInput", "SiteReport", "build_site", "page_name"]
 
 SITE_TITLE = "SPIDER leaderboard"
 MARKER = ".spider-leaderboard"
+PUBLIC = Disclosure.default_for("public")
+"""The disclosure of a phase on public data: the site may show everything (but never a host path)."""
+_LEAKS_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -72,13 +77,15 @@ class SiteReport:
         return dataclasses.replace(self, out=out, index=move(self.index), pages=tuple(move(p) for p in self.pages))
 
 
-def build_site(site: SiteInput, *, out: Path, config: RankingConfig, draws: int | None = None,
-               title: str = SITE_TITLE, now: datetime | None = None) -> SiteReport:
-    """Rank the phase's submissions and write the whole site into `out`.
+def build_site(site: SiteInput, *, out: Path, config: RankingConfig, disclosure: Disclosure,
+               draws: int | None = None, title: str = SITE_TITLE, now: datetime | None = None) -> SiteReport:
+    """Rank the phase's submissions and write the whole site into `out`, showing what `disclosure` allows.
 
-    `draws` overrides the config's bootstrap draws; `now` is the build time the pages show.
-    `out` is replaced as a whole; a folder that is not empty and was not written by this
-    function is refused.
+    `disclosure` is the phase's (challenge.phases: `Phase.disclosure`). `draws` overrides the
+    config's bootstrap draws; `now` is the build time the pages show. `out` is replaced as a
+    whole; a folder that is not empty and was not written by this function is refused. Before
+    it is put in place the site is searched for what the disclosure forbids (leaderboard.leaks):
+    if anything is found, nothing is written and a LeaderboardError names each file and leak.
     """
     out = Path(out)
     _refuse_foreign(out)
@@ -88,13 +95,28 @@ def build_site(site: SiteInput, *, out: Path, config: RankingConfig, draws: int 
         shutil.rmtree(building)
     building.mkdir(parents=True)
     try:
-        report = _write_site(site, PageWriter(building, frame), config, draws=draws)
+        report, cases = _write_site(site, PageWriter(building, frame), config, disclosure, draws=draws)
         (building / MARKER).write_text("written by spider leaderboard build\n", encoding="utf-8")
+        _check_leaks(building, site, disclosure, cases)
         _replace(out, building)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
     return report.moved(out)
+
+
+def _check_leaks(building: Path, site: SiteInput, disclosure: Disclosure, cases: Sequence[str]) -> None:
+    every_case = set(cases).union(*(s.cases for s in site.submissions))
+    every_case.update(job.case for s in site.submissions for job in s.jobs)
+    secrets = secrets_of(disclosure, site.submissions, paths={"the test set folder": site.test_set})
+    leaks = find_leaks(building, disclosure, cases=every_case, secrets=secrets)
+    if leaks:
+        listed = "; ".join(str(leak) for leak in leaks[:_LEAKS_LISTED])
+        more = f" (and {len(leaks) - _LEAKS_LISTED} more)" if len(leaks) > _LEAKS_LISTED else ""
+        raise LeaderboardError(
+            f"the site would publish what phase {disclosure.test_data!r} disclosure forbids, so nothing was "
+            f"written: {listed}{more}"
+        )
 
 
 def _refuse_foreign(out: Path) -> None:
@@ -115,15 +137,17 @@ def _replace(out: Path, building: Path) -> None:
     shutil.rmtree(old)
 
 
-def _write_site(site: SiteInput, writer: PageWriter, config: RankingConfig, *, draws: int | None) -> SiteReport:
+def _write_site(site: SiteInput, writer: PageWriter, config: RankingConfig, disclosure: Disclosure, *,
+                draws: int | None) -> tuple[SiteReport, tuple[str, ...]]:
     phase = rank_phase(site.submissions, config, cases=site.cases, draws=draws)
     writer.copy_static("favicon.svg")
-    index = write_index(writer, phase)
+    index = write_index(writer, phase, disclosure)
     catalog = read_case_catalog(site.files.test_set, phase.cases)
     write_rules(writer)
-    write_compare(writer, phase)
-    write_breakdowns(writer, phase, catalog)
+    write_compare(writer, phase, disclosure)
+    write_breakdowns(writer, phase, catalog, disclosure)
     for submission in phase.completed:
-        write_submission_page(writer, phase, submission, site.files)
-    return SiteReport(writer.root, index, tuple(writer.pages), tuple(s.id for s in phase.ranked),
-                      phase.warnings + catalog.warnings)
+        write_submission_page(writer, phase, submission, site.files, disclosure)
+    report = SiteReport(writer.root, index, tuple(writer.pages), tuple(s.id for s in phase.ranked),
+                        phase.warnings + catalog.warnings)
+    return report, phase.cases

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from challenge import labels, rules
+from challenge.phases import Disclosure
 from challenge.results import ScoreRow
 from leaderboard import plots
 from leaderboard.breakdowns import case_info_from_name
@@ -62,22 +64,36 @@ class _Place:
 
 
 def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: SubmissionResults,
-                          files: CaseFiles) -> None:
+                          files: CaseFiles, disclosure: Disclosure) -> None:
+    """What of a single case the page shows follows `disclosure`: without case names, jobs are counted per
+    status and levels averaged over cases; no worst cases, no per-case values, no container text."""
     relative = phase.page_of(submission)
     if relative is None:
         raise ValueError(f"submission {submission.id} is {submission.status.value}: only completed ones have a page")
     place = _Place(writer.root, relative)
     per_case = {c.key: per_case_values(submission, c.metric, c.structure, phase.cases) for c in phase.display}
-    jobs, cases, levels = _jobs_table(submission), _cases_table(submission, phase, per_case), _levels_table(submission)
+    jobs = _jobs_table(submission, reasons=disclosure.job_logs) if disclosure.case_names else _job_counts(submission)
+    cases = _cases_table(submission, phase, per_case) if disclosure.case_values else None
+    if disclosure.case_values:
+        levels: Table | None = _levels_table(submission)
+    elif disclosure.level_aggregates:
+        levels = _level_means_table(submission, phase.cases)
+    else:
+        levels = None
     metric = headline_metric(phase.display)
-    writer.page(relative, "submission.html", tables=[jobs, cases, levels], submission=submission,
-                submitted=date_text(submission.created_at), rank_text=_rank_text(phase, submission),
+    worst = _worst_cases(phase, submission, files, place, disclosure) if disclosure.case_names else []
+    writer.page(relative, "submission.html", tables=[t for t in (jobs, cases, levels) if t], submission=submission,
+                submitted=date_text(submission.created_at), rank_text=_rank_text(phase, submission, disclosure),
                 job_summary=_job_summary(submission), jobs=jobs, cases=cases, levels=levels,
-                box_plots=_box_plots(phase, per_case, place), worst=_worst_cases(phase, submission, files, place),
+                per_level_means=levels is not None and not disclosure.case_values,
+                box_plots=_box_plots(phase, per_case, place) if disclosure.case_values else [],
+                show_worst=disclosure.case_names, worst=worst,
                 worst_metric=metric_title(metric), warnings=_warnings(phase, submission))
 
 
-def _rank_text(phase: RankedPhase, submission: SubmissionResults) -> str:
+def _rank_text(phase: RankedPhase, submission: SubmissionResults, disclosure: Disclosure) -> str:
+    if not disclosure.ranking:
+        return "not published"
     rank = phase.rank_of(submission.id)
     if rank is None:
         return f"not ranked ({not_selected_reason(phase.config)})"
@@ -98,18 +114,30 @@ def _job_summary(submission: SubmissionResults) -> str:
     return f"{len(submission.jobs)} jobs, {sum(1 for job in submission.jobs if job.failed)} failed"
 
 
-def _jobs_table(submission: SubmissionResults) -> Table:
+def _jobs_table(submission: SubmissionResults, *, reasons: bool) -> Table:
+    """A row per job. Never its log's path (a host path); its failure reason only with `reasons`."""
     rows = []
     for job in sorted(submission.jobs, key=lambda j: j.case):
         status = job.status.value
-        rows.append((
-            Cell(job.case, job.case), Cell(status, status), Cell(job.reason or "", job.reason),
-            number(job.seconds, decimals=1), Cell(job.log_path or "", job.log_path),
-        ))
-    columns = (Column("case", "Case"), Column("status", "Status"), Column("reason", "Reason"),
-               Column("seconds", "Seconds", numeric=True), Column("log", "Log"))
+        row = [Cell(job.case, job.case), Cell(status, status)]
+        if reasons:
+            row.append(Cell(job.reason or "", job.reason))
+        rows.append((*row, number(job.seconds, decimals=1)))
+    columns = (Column("case", "Case"), Column("status", "Status"),
+               *((Column("reason", "Reason"),) if reasons else ()), Column("seconds", "Seconds", numeric=True))
     return Table("jobs", "", columns, tuple(rows),
                  caption="Every algorithm job of this submission; a failed job's cases take the rules' missing values.")
+
+
+def _job_counts(submission: SubmissionResults) -> Table:
+    """How many jobs ended in each status (no case, no reason)."""
+    counts: dict[str, int] = {}
+    for job in submission.jobs:
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    rows = tuple((Cell(status, status), Cell(str(n), n)) for status, n in sorted(counts.items()))
+    return Table("jobs", "", (Column("status", "Status"), Column("jobs", "Jobs", numeric=True)), rows,
+                 caption="Jobs of this submission by how they ended; a failed job's cases take the rules' missing "
+                         "values.")
 
 
 def _cases_table(submission: SubmissionResults, phase: RankedPhase, per_case: dict[str, np.ndarray]) -> Table:
@@ -160,6 +188,32 @@ def _levels_table(submission: SubmissionResults) -> Table:
     return Table("levels", "", tuple(columns), tuple(table_rows))
 
 
+def _level_means_table(submission: SubmissionResults, cases: Sequence[str]) -> Table:
+    """Each level's mean over the cases that have a value of it, and how many cases those are."""
+    wanted = set(cases)
+    found: dict[tuple[str, str], dict[str, list[float]]] = {}
+    counted: dict[tuple[str, str], set[str]] = {}
+    for (case, structure, level), rows in _rows_by_level(submission).items():
+        if case not in wanted:
+            continue
+        for score in rows:
+            if score.has_value:
+                found.setdefault((structure, level), {}).setdefault(score.metric, []).append(float(score.value))
+                counted.setdefault((structure, level), set()).add(case)
+    present = {metric for values in found.values() for metric in values}
+    metrics = [m for m in LEVEL_METRICS if m in present] + sorted(present - set(LEVEL_METRICS))
+    table_rows = []
+    for (structure, level), values in found.items():
+        row = [Cell(group_title(structure), structure), Cell(level, level),
+               Cell(str(len(counted[(structure, level)])), len(counted[(structure, level)]))]
+        row += [metric_cell(m, float(np.mean(values[m])) if m in values else None) for m in metrics]
+        table_rows.append(tuple(row))
+    columns = [Column("structure", "Structure"), Column("level", "Level"), Column("cases", "Cases", numeric=True)]
+    columns += [Column(m, metric_title(m), numeric=True) for m in metrics]
+    return Table("levels", "", tuple(columns), tuple(table_rows),
+                 caption="Mean of each level's values over the cases that have one.")
+
+
 def _box_plots(phase: RankedPhase, per_case: dict[str, np.ndarray], place: _Place) -> list[Image]:
     metrics = box_metrics(phase.display)
     if not metrics or not phase.cases:
@@ -171,14 +225,14 @@ def _box_plots(phase: RankedPhase, per_case: dict[str, np.ndarray], place: _Plac
                   "Per-case values, one panel per metric, one box per structure group.")]
 
 
-def _worst_cases(phase: RankedPhase, submission: SubmissionResults, files: CaseFiles,
-                 place: _Place) -> list[WorstCaseView]:
+def _worst_cases(phase: RankedPhase, submission: SubmissionResults, files: CaseFiles, place: _Place,
+                 disclosure: Disclosure) -> list[WorstCaseView]:
     metric = headline_metric(phase.display)
     spec = rules.METRICS.get(metric)
     found = worst_cases(submission, phase.cases, metric=metric, count=WORST_CASE_COUNT,
                         higher_is_better=spec.higher_is_better if spec is not None else True)
     jobs_by_case = {job.case: job for job in submission.jobs}
-    return [_worst_case_view(submission, item, jobs_by_case.get(item.case), files, place) for item in found]
+    return [_worst_case_view(submission, item, jobs_by_case.get(item.case), files, place, disclosure) for item in found]
 
 
 def _safe(text: str) -> str:
@@ -186,12 +240,17 @@ def _safe(text: str) -> str:
 
 
 def _worst_case_view(submission: SubmissionResults, item: WorstCase, job: JobRecord | None, files: CaseFiles,
-                     place: _Place) -> WorstCaseView:
-    value = MISSING_TEXT if item.value is None else f"{item.value:.3f}"
-    text = f"mean {metric_title(item.metric)} {value}"
+                     place: _Place, disclosure: Disclosure) -> WorstCaseView:
+    if disclosure.case_values:
+        value = MISSING_TEXT if item.value is None else f"{item.value:.3f}"
+        text = f"mean {metric_title(item.metric)} {value}"
+    else:
+        text = f"among the lowest mean {metric_title(item.metric)}"
     if job is not None and job.failed:
-        text += f"; job {job.status.value}: {job.reason or 'no reason recorded'}"
-    if files.test_set is None:
+        text += f"; job {job.status.value}"
+        if disclosure.job_logs:
+            text += f": {job.reason or 'no reason recorded'}"
+    if files.test_set is None or not disclosure.case_pictures:
         return WorstCaseView(item.case, text, None)
     reference = files.reference(item.case)
     if reference is None:

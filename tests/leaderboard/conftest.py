@@ -222,14 +222,15 @@ def test_set(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
-    """The site of the synthetic phase, built once with the test set and stored predictions (200 draws)."""
+    """The site of the synthetic phase as a phase on public data (everything shown), built once with the test set
+    and stored predictions (200 draws)."""
     from challenge.ranking import get_ranking
     from leaderboard.cases import predictions_in_folder
-    from leaderboard.site import SiteInput, build_site
+    from leaderboard.site import PUBLIC, SiteInput, build_site
 
     root = tmp_path_factory.mktemp("leaderboard")
     submissions = make_phase_submissions()
     test_set_root = write_test_set(root / "test-set")
     predictions_root = write_predictions(root / "predictions", submissions)
     site = SiteInput(submissions, test_set=test_set_root, predictions=predictions_in_folder(predictions_root))
-    return build_site(site, out=root / "site", config=get_ranking("final"), draws=200)
+    return build_site(site, out=root / "site", config=get_ranking("final"), disclosure=PUBLIC, draws=200)

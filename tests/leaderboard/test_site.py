@@ -16,7 +16,7 @@ from challenge import labels
 from challenge.ranking import get_ranking
 from challenge.statuses import SubmissionStatus
 from leaderboard.errors import LeaderboardError
-from leaderboard.site import SiteInput, build_site
+from leaderboard.site import PUBLIC, SiteInput, build_site
 
 from .conftest import (
     CASES,
@@ -181,14 +181,15 @@ def test_a_rebuild_is_byte_identical_and_replaces_the_old_site(tmp_path):
     moment = datetime(2024, 5, 1, tzinfo=timezone.utc)
     config = get_ranking("final")
     site = SiteInput(submissions, cases=cases, test_set=test_set)
-    first = build_site(site, out=tmp_path / "one", config=config, draws=30, now=moment)
-    second = build_site(site, out=tmp_path / "two", config=config, draws=30, now=moment)
+    first = build_site(site, out=tmp_path / "one", config=config, disclosure=PUBLIC, draws=30, now=moment)
+    second = build_site(site, out=tmp_path / "two", config=config, disclosure=PUBLIC, draws=30, now=moment)
     files = sorted(p.relative_to(first.out) for p in first.out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(second.out) for p in second.out.rglob("*") if p.is_file())
     for relative in files:
         assert (first.out / relative).read_bytes() == (second.out / relative).read_bytes(), relative
     (first.out / "stale.html").write_text("old")
-    build_site(SiteInput(submissions[:1], cases=cases), out=first.out, config=config, draws=5, now=moment)
+    build_site(SiteInput(submissions[:1], cases=cases), out=first.out, config=config, disclosure=PUBLIC, draws=5,
+               now=moment)
     assert not (first.out / "stale.html").exists()
     assert not (first.out / "submissions" / page_file("b")).exists()
     assert not list(tmp_path.glob(".one.*")), "no building or old folder is left behind"
@@ -197,12 +198,13 @@ def test_a_rebuild_is_byte_identical_and_replaces_the_old_site(tmp_path):
 def test_a_phase_without_completed_submissions_still_builds(tmp_path):
     pending = synthetic_submission("p", "late team", quality=1.0, seed=1, cases=CASES[:2])
     pending = dataclasses.replace(pending, status=SubmissionStatus.EVALUATING)
-    report = build_site(SiteInput([pending]), out=tmp_path / "site", config=get_ranking("final"), draws=5)
+    report = build_site(SiteInput([pending]), out=tmp_path / "site", config=get_ranking("final"), disclosure=PUBLIC,
+                        draws=5)
     index = (report.out / "index.html").read_text(encoding="utf-8")
     assert "No completed submission in this phase yet" in index
     assert [row["ranked"] for row in _csv(report.out / "index.others.csv")] == ["not ranked: evaluating"]
     assert report.ranked == ()
-    empty = build_site(SiteInput([]), out=tmp_path / "empty", config=get_ranking("final"), draws=5)
+    empty = build_site(SiteInput([]), out=tmp_path / "empty", config=get_ranking("final"), disclosure=PUBLIC, draws=5)
     assert (empty.out / "compare.html").is_file()
 
 
@@ -212,7 +214,8 @@ def test_every_method_builds_a_site(tmp_path, method):
     config = get_ranking("final")
     config = dataclasses.replace(config, method=method,
                                  columns=config.columns[:1] if method == "score" else config.columns)
-    report = build_site(SiteInput(submissions, cases=cases), out=tmp_path / "site", config=config, draws=10)
+    report = build_site(SiteInput(submissions, cases=cases), out=tmp_path / "site", config=config, disclosure=PUBLIC,
+                        draws=10)
     assert report.ranked[0] == submission_id("a")
     header = _csv(report.out / "index.leaderboard.csv")[0]
     assert "score" in header
@@ -222,8 +225,8 @@ def test_duplicate_ids_and_foreign_folders_are_refused(tmp_path):
     submissions, cases, _ = _small_phase(tmp_path)
     with pytest.raises(LeaderboardError, match="submission ids must be unique"):
         build_site(SiteInput([submissions[0], submissions[0]]), out=tmp_path / "site", config=get_ranking("final"),
-                   draws=5)
+                   disclosure=PUBLIC, draws=5)
     target = tmp_path / "file.txt"
     target.write_text("x")
     with pytest.raises(LeaderboardError, match="not a leaderboard site built before"):
-        build_site(SiteInput(submissions), out=target, config=get_ranking("final"), draws=5)
+        build_site(SiteInput(submissions), out=target, config=get_ranking("final"), disclosure=PUBLIC, draws=5)

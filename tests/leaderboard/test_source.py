@@ -90,6 +90,17 @@ def registry(tmp_path) -> Registry:
     return write_registry(tmp_path)
 
 
+def public_phases_file(root: Path) -> Path:
+    """The packaged phases file with phase 'final' on public test data (its site may show everything)."""
+    from challenge.phases import default_phases_path
+
+    text = default_phases_path().read_text(encoding="utf-8")
+    assert 'test_data = "hidden"' in text
+    path = root / "phases-public.toml"
+    path.write_text(text.replace('test_data = "hidden"', 'test_data = "public"'), encoding="utf-8")
+    return path
+
+
 def _sort_key(row):
     return (row.case, row.structure, row.level, row.metric)
 
@@ -142,7 +153,7 @@ def test_cli_builds_the_site_from_the_registry(registry, tmp_path, capsys):
     out = tmp_path / "site"
     before = registry.path.read_bytes()
     code = main(["leaderboard", "build", "--db", registry.url, "--work", str(tmp_path / "work"),
-                 "--out", str(out), "--draws", "20"])
+                 "--out", str(out), "--draws", "20", "--phases", str(public_phases_file(tmp_path))])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert registry.path.read_bytes() == before
@@ -161,7 +172,8 @@ def test_cli_finds_predictions_in_a_folder_where_the_registry_names_none(tmp_pat
     registry = write_registry(tmp_path, store_outputs=False)
     assert all(job.output_path is None for s in read_phase(registry.url, "final").submissions for job in s.jobs)
     out = tmp_path / "site"
-    without = ["leaderboard", "build", "--db", registry.url, "--out", str(out), "--draws", "5"]
+    without = ["leaderboard", "build", "--db", registry.url, "--out", str(out), "--draws", "5",
+               "--phases", str(public_phases_file(tmp_path))]
     assert main(without) == 0, capsys.readouterr()
     assert "No prediction was stored" in (out / "submissions" / "1.html").read_text(encoding="utf-8")
     assert main(without + ["--predictions", str(registry.stored)]) == 0, capsys.readouterr()

@@ -1,0 +1,114 @@
+"""The site's check of its own output: nothing its phase's disclosure forbids is in any file it wrote.
+
+`build_site` runs `find_leaks` on the finished site before putting it in place. Every file is
+read as bytes and its path (relative to the site) as text, and searched for
+
+* the phase's case identifiers, where the disclosure does not allow case names, each matched as
+  a whole token (not preceded or followed by a letter, digit or '_'), in any letter case;
+* the absolute paths the build was given (the test set folder, each job's log and output), in
+  every phase;
+* the text containers chose (failed jobs' reasons), where the disclosure does not allow job logs,
+  as written, HTML-escaped or JSON-escaped.
+
+A leak is reported by file and kind; a container's text is named by its job, never quoted.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from challenge.phases import Disclosure
+from submissions.records import SubmissionResults
+
+MIN_CONTAINER_TEXT = 8
+"""Shorter reasons are not searched for: they would match ordinary words of the site."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Something the site must not contain: its variants as bytes, and how a leak of it is named."""
+
+    variants: tuple[bytes, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class Leak:
+    file: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.what}"
+
+
+def _variants(text: str) -> tuple[bytes, ...]:
+    forms = {text, html.escape(text, quote=True), html.escape(text, quote=False), json.dumps(text)[1:-1],
+             json.dumps(text, ensure_ascii=False)[1:-1]}
+    return tuple(sorted(form.encode("utf-8") for form in forms if form))
+
+
+def _path_forms(path: str | Path) -> set[str]:
+    text = str(path)
+    forms = {text, Path(text).as_posix()}
+    try:
+        forms.add(str(Path(text).resolve()))
+    except (OSError, RuntimeError):
+        pass
+    return {form for form in forms if form and Path(form).is_absolute() and form != "/"}
+
+
+def secrets_of(disclosure: Disclosure, submissions: Sequence[SubmissionResults], *,
+               paths: Mapping[str, str | Path | None]) -> list[Secret]:
+    """The absolute `paths` (what each is -> path), every job's log and output path, and the failure
+    reasons containers wrote unless the disclosure allows job logs."""
+    found: list[Secret] = []
+    for name, path in paths.items():
+        if path is not None:
+            found += [Secret(_variants(form), f"the absolute path of {name}") for form in _path_forms(path)]
+    for submission in submissions:
+        for job in submission.jobs:
+            where = f"job of submission {submission.id}, case {job.case}"
+            for path, kind in ((job.log_path, "log"), (job.output_path, "output")):
+                if path:
+                    found += [Secret(_variants(form), f"the absolute {kind} path of the {where}")
+                              for form in _path_forms(path)]
+            if not disclosure.job_logs and job.reason and len(job.reason.strip()) >= MIN_CONTAINER_TEXT:
+                found.append(Secret(_variants(job.reason.strip()), f"the failure reason text of the {where}"))
+    return found
+
+
+def case_pattern(cases: Iterable[str]) -> re.Pattern[bytes] | None:
+    """Any of `cases` as a whole token (not next to a letter, digit or '_'), any letter case."""
+    names = sorted({case for case in cases if case}, key=len, reverse=True)
+    if not names:
+        return None
+    alternatives = b"|".join(re.escape(name.encode("utf-8")) for name in names)
+    return re.compile(rb"(?<![A-Za-z0-9_])(?:" + alternatives + rb")(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+def find_leaks(root: Path, disclosure: Disclosure, *, cases: Iterable[str], secrets: Sequence[Secret]) -> list[Leak]:
+    """Every forbidden thing found in the files under `root` (contents and paths relative to it)."""
+    pattern = None if disclosure.case_names else case_pattern(cases)
+    leaks: list[Leak] = []
+    for path in sorted(p for p in root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if pattern is not None:
+            match = pattern.search(relative.encode("utf-8"))
+            if match:
+                leaks.append(Leak(relative, f"its file name holds the case identifier {match.group().decode()!r}"))
+        if not path.is_file():
+            continue
+        content = path.read_bytes()
+        if pattern is not None:
+            match = pattern.search(content)
+            if match:
+                leaks.append(Leak(relative, f"holds the case identifier {match.group().decode(errors='replace')!r}"))
+        for secret in secrets:
+            if any(variant in content for variant in secret.variants):
+                leaks.append(Leak(relative, f"holds {secret.description}"))
+    return leaks
