@@ -77,7 +77,7 @@ def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: Su
     if disclosure.case_values:
         levels: Table | None = _levels_table(submission)
     elif disclosure.level_aggregates:
-        levels = _level_means_table(submission, phase.cases)
+        levels = _level_means_table(submission, phase.cases, min_cases=disclosure.min_breakdown_cases)
     else:
         levels = None
     metric = headline_metric(phase.display)
@@ -188,8 +188,9 @@ def _levels_table(submission: SubmissionResults) -> Table:
     return Table("levels", "", tuple(columns), tuple(table_rows))
 
 
-def _level_means_table(submission: SubmissionResults, cases: Sequence[str]) -> Table:
-    """Each level's mean over the cases that have a value of it, and how many cases those are."""
+def _level_means_table(submission: SubmissionResults, cases: Sequence[str], *, min_cases: int) -> Table:
+    """Each level's mean over the cases that have a value of it, and how many cases those are; a level
+    found in fewer than `min_cases` cases is left out (a mean over one case is that case's value)."""
     wanted = set(cases)
     found: dict[tuple[str, str], dict[str, list[float]]] = {}
     counted: dict[tuple[str, str], set[str]] = {}
@@ -204,6 +205,8 @@ def _level_means_table(submission: SubmissionResults, cases: Sequence[str]) -> T
     metrics = [m for m in LEVEL_METRICS if m in present] + sorted(present - set(LEVEL_METRICS))
     table_rows = []
     for (structure, level), values in found.items():
+        if len(counted[(structure, level)]) < min_cases:
+            continue
         row = [Cell(group_title(structure), structure), Cell(level, level),
                Cell(str(len(counted[(structure, level)])), len(counted[(structure, level)]))]
         row += [metric_cell(m, float(np.mean(values[m])) if m in values else None) for m in metrics]
@@ -211,7 +214,8 @@ def _level_means_table(submission: SubmissionResults, cases: Sequence[str]) -> T
     columns = [Column("structure", "Structure"), Column("level", "Level"), Column("cases", "Cases", numeric=True)]
     columns += [Column(m, metric_title(m), numeric=True) for m in metrics]
     return Table("levels", "", tuple(columns), tuple(table_rows),
-                 caption="Mean of each level's values over the cases that have one.")
+                 caption=f"Mean of each level's values over the cases that have one; levels found in fewer than "
+                         f"{min_cases} cases are not shown.")
 
 
 def _box_plots(phase: RankedPhase, per_case: dict[str, np.ndarray], place: _Place) -> list[Image]:

@@ -290,3 +290,20 @@ def test_cli_builds_the_hidden_final_phase_from_the_registry_without_cases(tmp_p
         text = path.read_bytes().decode("utf-8", errors="replace")
         assert not _case_tokens(text) and not _case_tokens(path.name), path
         assert "out of memory" not in text and str(tmp_path) not in text and "/logs/" not in text, path
+
+
+def test_a_level_found_in_fewer_cases_than_the_minimum_is_not_averaged_on_a_hidden_site():
+    """A mean over one case is that case's value: such levels are left out of the per-level means."""
+    import dataclasses
+
+    from challenge.results import ScoreRow
+    from challenge.statuses import RowStatus
+    from leaderboard.submission_page import _level_means_table
+
+    base = make_phase_submissions()[0]
+    rare = ScoreRow(base.rows[0].case, "vertebrae", "T9", "dice", 0.123, RowStatus.SCORED, label=9)
+    submission = dataclasses.replace(base, rows=base.rows + (rare,))
+    cases = submission.cases
+    shown_levels = {row[1].text for row in _level_means_table(submission, cases, min_cases=5).rows}
+    assert "T9" not in shown_levels and "L5" in shown_levels
+    assert "T9" in {row[1].text for row in _level_means_table(submission, cases, min_cases=1).rows}
