@@ -72,7 +72,9 @@ def read_image(path: Path | str, *, what: str = "image", shown_as: str | None = 
     name = shown_as or path.name
     if self_contained:
         check_self_contained(path, shown_as=name)
-    return _voxels(_header_reader(path, name, io=METAIMAGE_IO if self_contained else None), what=what, name=name)
+    reader = _header_reader(path, name, io=METAIMAGE_IO if self_contained else None)
+    _require_volume(reader, what=what, name=name)
+    return _voxels(reader, what=what, name=name)
 
 
 def _require_volume(reader: sitk.ImageFileReader, *, what: str, name: str) -> None:
@@ -84,18 +86,11 @@ def _require_volume(reader: sitk.ImageFileReader, *, what: str, name: str) -> No
 
 
 def _voxels(reader: sitk.ImageFileReader, *, what: str, name: str) -> sitk.Image:
-    """The image of a reader whose header was read, checked to be 3D with one value per voxel."""
-    _require_volume(reader, what=what, name=name)
+    """The image of a reader whose header was read (and checked with `_require_volume`)."""
     try:
-        image = reader.Execute()
+        return reader.Execute()
     except RuntimeError as error:
         raise UnreadableFileError(f"{name}: cannot read the {what}'s voxels ({_last_line(error)})") from error
-    if image.GetDimension() != 3:
-        raise UnreadableFileError(f"{name}: expected a 3D {what}, found {image.GetDimension()}D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise UnreadableFileError(
-            f"{name}: expected one value per voxel, found {image.GetNumberOfComponentsPerPixel()}")
-    return image
 
 
 def check_self_contained(path: Path | str, *, shown_as: str | None = None) -> None:
@@ -197,21 +192,28 @@ def _require_grid(geometry: Geometry, expected: Geometry, *, name: str, expected
         raise GeometryMismatchError(f"{name} is not on {expected_what}'s grid: " + "; ".join(differences))
 
 
+def as_uint8_labels(array: np.ndarray, *, what: str) -> np.ndarray:
+    """`array` as uint8 (no copy when it already is), refusing (UnknownLabelError naming `what`) a
+    non-integer dtype or values outside 0..255; whether each value is in the label map is not checked."""
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise UnknownLabelError(f"{what}: expected integer labels, found dtype {array.dtype}")
+    if array.dtype == np.uint8:
+        return array
+    low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if low < 0 or high > 255:
+        outside = np.unique(array[(array < 0) | (array > 255)])
+        raise UnknownLabelError(f"{what} holds values that are not SPIDER labels: "
+                                f"{labels.unknown_values_text(outside.tolist())}")
+    return array.astype(np.uint8)
+
+
 def as_label_array(array: np.ndarray, *, what: str) -> np.ndarray:
     """`array` as uint8 SPIDER labels (a copy unless it already is a uint8 array of valid labels).
 
     Raises UnknownLabelError naming `what` for values outside the label map.
     """
-    array = np.asarray(array)
-    if not np.issubdtype(array.dtype, np.integer):
-        raise UnknownLabelError(f"{what}: expected integer labels, found dtype {array.dtype}")
-    if array.dtype != np.uint8:
-        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
-        if low < 0 or high > 255:
-            outside = np.unique(array[(array < 0) | (array > 255)])
-            raise UnknownLabelError(f"{what} holds values that are not SPIDER labels: "
-                                    f"{labels.unknown_values_text(outside.tolist())}")
-        array = array.astype(np.uint8)
+    array = as_uint8_labels(array, what=what)
     present = np.flatnonzero(np.bincount(array.ravel(), minlength=256))
     unknown = labels.unknown_values(present.tolist())
     if unknown:

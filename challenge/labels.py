@@ -87,7 +87,7 @@ def _ranges_text(values: Iterable[int]) -> str:
     ordered = sorted(values)
     runs: list[list[int]] = []
     for value in ordered:
-        if runs and value == runs[-1][1] + 1 and (value - 1) in LABEL_MAP and _same_kind(value - 1, value):
+        if runs and value == runs[-1][1] + 1 and _same_kind(value - 1, value):
             runs[-1][1] = value
         else:
             runs.append([value, value])

@@ -147,38 +147,37 @@ def read_release(root: Path | str, *, check_masks: bool = True, require_masks: b
     overview = _read_overview(root, problems, warnings)
     label_counts: dict[int, int] = {}
     series: list[Series] = []
-    for image_path in sorted(images_dir.iterdir(), key=lambda p: p.name):
-        if image_path.name.startswith("."):
+    for image_file in sorted(images_dir.iterdir(), key=lambda p: p.name):
+        if image_file.name.startswith("."):
             continue
         try:
-            patient_id, sequence = parse_series_name(image_path.name)
-            if image_path.suffix != SERIES_SUFFIX:
-                raise DataError(f"{IMAGES_DIR}/{image_path.name}: expected a {SERIES_SUFFIX} file")
-            geometry = images.read_header(image_path)
+            patient_id, sequence = parse_series_name(image_file.name)
+            if image_file.suffix != SERIES_SUFFIX:
+                raise DataError(f"{IMAGES_DIR}/{image_file.name}: expected a {SERIES_SUFFIX} file")
+            geometry = images.read_header(image_file)
         except DataError as error:
             problems.append(str(error))
             continue
-        name = image_path.name[: -len(SERIES_SUFFIX)]
-        mask_path = masks_dir / image_path.name
-        series_mask: Path | None = mask_path
-        if not masks_dir.joinpath(image_path.name).is_file():
+        name = image_file.name[: -len(SERIES_SUFFIX)]
+        candidate = mask_path(root, name)
+        series_mask = candidate if candidate.is_file() else None
+        if series_mask is None:
             if require_masks:
-                problems.append(f"{image_path.name}: no mask in {MASKS_DIR}/ for this image")
-            series_mask = None
+                problems.append(f"{image_file.name}: no mask in {MASKS_DIR}/ for this image")
         elif check_masks:
             try:
-                for value, count in check_mask(mask_path, geometry).items():
+                for value, count in check_mask(series_mask, geometry).items():
                     label_counts[value] = label_counts.get(value, 0) + count
             except DataError as error:
                 problems.append(str(error))
         row = overview.get(name, {})
         if overview and not row:
-            warnings.append(f"{image_path.name}: no row in {OVERVIEW_FILE}")
+            warnings.append(f"{image_file.name}: no row in {OVERVIEW_FILE}")
         subset = row.get("subset") or None
         if subset is not None and subset not in SUBSETS:
             problems.append(f"{OVERVIEW_FILE}: series {name}: subset must be one of {SUBSETS}, found {subset!r}")
         series.append(
-            Series(name, patient_id, sequence, image_path, series_mask, subset, geometry, MappingProxyType(row))
+            Series(name, patient_id, sequence, image_file, series_mask, subset, geometry, MappingProxyType(row))
         )
     if not series and not problems:
         problems.append(f"{IMAGES_DIR}/ holds no series")

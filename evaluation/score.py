@@ -30,19 +30,15 @@ __all__ = ["CaseResult", "ScoreReport", "read_reference", "score_case", "score_f
 
 
 def _as_labels(array: np.ndarray, *, what: str) -> np.ndarray:
-    """`array` as uint8 SPIDER labels, without a copy when it already is uint8."""
+    """`array` as uint8 SPIDER labels, without a copy when it already is uint8 (the label map itself
+    is checked from the census, which scoring computes anyway)."""
     array = np.asarray(array)
     if array.ndim != 3:
         raise ValueError(f"{what} must be a 3D array, found {array.ndim}D")
-    if array.dtype == np.uint8:
-        return array
-    if not np.issubdtype(array.dtype, np.integer):
-        raise _label_error(what, f"{what} must hold integer labels, found dtype {array.dtype}")
-    low, high = int(array.min()), int(array.max())
-    if low < 0 or high > 255:
-        bad = labels.unknown_values(np.unique(array[(array < 0) | (array > 255)]).tolist())
-        _raise_unknown(what, bad)
-    return array.astype(np.uint8)
+    try:
+        return images.as_uint8_labels(array, what=what)
+    except UnknownLabelError as error:
+        raise _label_error(what, str(error)) from None
 
 
 def _label_error(what: str, message: str) -> Exception:
