@@ -45,14 +45,10 @@ class JobOutcome:
     output_path: str | None
 
     def __post_init__(self) -> None:
-        try:
-            status = JobStatus(self.status)
-        except ValueError:
-            raise ValueError(f"a run ends with one of {[s.value for s in ENDED_JOB_STATUSES]}, "
-                             f"found {self.status!r}") from None
-        if not status.ended:
-            raise ValueError(f"a run ends with one of {[s.value for s in ENDED_JOB_STATUSES]}, found {status.value!r}")
-        object.__setattr__(self, "status", status)
+        ended = {status.value: status for status in ENDED_JOB_STATUSES}
+        if self.status not in ended:  # a str enum member is found by its value
+            raise ValueError(f"a run ends with one of {list(ended)}, found {str(self.status)!r}")
+        object.__setattr__(self, "status", ended[self.status])
 
 
 @dataclass(frozen=True)

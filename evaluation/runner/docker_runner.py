@@ -76,7 +76,7 @@ class RunnerSettings:
     max_output_entries: int = MAX_OUTPUT_ENTRIES
     # The GPUs this process may hand to its jobs (e.g. the ones Ray assigned to the task); None:
     # whatever the engine picks for a count.
-    gpu_device_ids: tuple[str, ...] | None = field(default_factory=lambda: assigned_gpu_ids())
+    gpu_device_ids: tuple[str, ...] | None = field(default_factory=assigned_gpu_ids)
 
     def __post_init__(self) -> None:
         ids = self.user.split(":")
@@ -439,8 +439,8 @@ def _kill(container) -> int | None:
 
 def _unasked_volumes(container) -> list[str]:
     """Destinations of mounts the runner did not ask for (only /input and /output are bind mounts;
-    tmpfs mounts are not listed in Mounts): a volume there would be writable, unbounded host disk."""
-    container.reload()
+    tmpfs mounts are not listed in Mounts): a volume there would be writable, unbounded host disk.
+    `containers.create` returns the container as inspected after creation, so no reload is needed."""
     return sorted(shown(str(m.get("Destination"))) for m in container.attrs.get("Mounts") or []
                   if m.get("Type") != "bind")
 
