@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,16 @@ MIN_CONTAINER_TEXT = 8
 
 @dataclass(frozen=True)
 class Secret:
-    """Something the site must not contain: its variants as bytes, and how a leak of it is named."""
+    """Something the site must not contain: its variants as bytes, and how a leak of it is named.
+
+    `gate` (optional) holds text that every variant contains, shared by many secrets (the folder
+    all job paths lie in): a file without it cannot hold the secret, so thousands of job paths cost
+    one search per file instead of one each.
+    """
 
     variants: tuple[bytes, ...]
     description: str
+    gate: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,16 +77,35 @@ def secrets_of(disclosure: Disclosure, submissions: Sequence[SubmissionResults],
     for name, path in paths.items():
         if path is not None:
             found += [Secret(_variants(form), f"the absolute path of {name}") for form in _path_forms(path)]
+    job_paths = [(f"the absolute {kind} path of the job of submission {submission.id}, case {job.case}",
+                  _path_forms(path))
+                 for submission in submissions for job in submission.jobs
+                 for path, kind in ((job.log_path, "log"), (job.output_path, "output")) if path]
+    # Every job path lies in the registry's work folder: a file without that folder's path holds none.
+    gates = _common_folders([form for _, forms in job_paths for form in forms])
+    for description, forms in job_paths:
+        for form in forms:
+            gate = next((_variants(folder) for folder in gates if _inside(form, folder)), ())
+            found.append(Secret(_variants(form), description, gate))
     for submission in submissions:
         for job in submission.jobs:
             where = f"job of submission {submission.id}, case {job.case}"
-            for path, kind in ((job.log_path, "log"), (job.output_path, "output")):
-                if path:
-                    found += [Secret(_variants(form), f"the absolute {kind} path of the {where}")
-                              for form in _path_forms(path)]
             if not disclosure.job_logs and job.reason and len(job.reason.strip()) >= MIN_CONTAINER_TEXT:
                 found.append(Secret(_variants(job.reason.strip()), f"the failure reason text of the {where}"))
     return found
+
+
+def _common_folders(forms: Sequence[str]) -> list[str]:
+    """Deepest shared folders of `forms`: one per top-level folder they start in (paths as given and
+    as resolved may lie in different trees), each a prefix of the forms it was computed from."""
+    by_top: dict[str, list[str]] = {}
+    for form in forms:
+        by_top.setdefault(Path(form).parts[1] if len(Path(form).parts) > 1 else "", []).append(form)
+    return sorted({os.path.commonpath(group) for group in by_top.values()}, key=len, reverse=True)
+
+
+def _inside(form: str, folder: str) -> bool:
+    return form == folder or form.startswith(folder.rstrip("/") + "/")
 
 
 def case_pattern(cases: Iterable[str]) -> re.Pattern[bytes] | None:
@@ -108,7 +134,13 @@ def find_leaks(root: Path, disclosure: Disclosure, *, cases: Iterable[str], secr
             match = pattern.search(content)
             if match:
                 leaks.append(Leak(relative, f"holds the case identifier {match.group().decode(errors='replace')!r}"))
+        gate_found: dict[tuple[bytes, ...], bool] = {}
         for secret in secrets:
+            if secret.gate:
+                if secret.gate not in gate_found:
+                    gate_found[secret.gate] = any(text in content for text in secret.gate)
+                if not gate_found[secret.gate]:
+                    continue
             if any(variant in content for variant in secret.variants):
                 leaks.append(Leak(relative, f"holds {secret.description}"))
     return leaks

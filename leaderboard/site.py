@@ -106,8 +106,7 @@ def build_site(site: SiteInput, *, out: Path, config: RankingConfig, disclosure:
 
 
 def _check_leaks(building: Path, site: SiteInput, disclosure: Disclosure, cases: Sequence[str]) -> None:
-    every_case = set(cases).union(*(s.cases for s in site.submissions))
-    every_case.update(job.case for s in site.submissions for job in s.jobs)
+    every_case = set(cases).union(*(s.cases for s in site.submissions))  # s.cases: its jobs' and rows' cases
     secrets = secrets_of(disclosure, site.submissions, paths={"the test set folder": site.test_set})
     leaks = find_leaks(building, disclosure, cases=every_case, secrets=secrets)
     if leaks:
