@@ -147,7 +147,9 @@ def case_picture(image_file: Path, reference_file: Path, prediction_file: Path |
     """Write a PNG of the case's mid-sagittal slice with reference (green) and prediction (red) outlines."""
     image = images.read_image(image_file)
     reference = images.read_image(reference_file, what="reference mask")
-    prediction = images.read_image(prediction_file, what="segmentation") if prediction_file is not None else None
+    # A prediction is a file a container wrote: read from its own bytes only, as scoring reads it.
+    prediction = (images.read_image(prediction_file, what="segmentation", self_contained=True)
+                  if prediction_file is not None else None)
     piece = mid_sagittal(image, reference, prediction)
     return plots.slice_with_contours(piece.image, piece.reference, piece.prediction, out, aspect=piece.aspect,
                                      title=title)
