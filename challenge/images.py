@@ -68,13 +68,19 @@ def read_image(path: Path | str, *, what: str = "image", shown_as: str | None = 
                self_contained: bool = False) -> sitk.Image:
     """A 3D image with one value per voxel (messages name the file `shown_as`, default its name);
     `self_contained` as in `read_labels`."""
-    path = Path(path)
-    name = shown_as or path.name
+    name = shown_as or Path(path).name
+    return _voxels(_volume_header(Path(path), what=what, name=name, self_contained=self_contained),
+                   what=what, name=name)
+
+
+def _volume_header(path: Path, *, what: str, name: str, self_contained: bool) -> sitk.ImageFileReader:
+    """A reader with the header read and checked to declare one 3D volume; a file someone else wrote
+    (`self_contained`) is first checked to hold its own voxels and is read as MetaImage only."""
     if self_contained:
         check_self_contained(path, shown_as=name)
     reader = _header_reader(path, name, io=METAIMAGE_IO if self_contained else None)
     _require_volume(reader, what=what, name=name)
-    return _voxels(reader, what=what, name=name)
+    return reader
 
 
 def _require_volume(reader: sitk.ImageFileReader, *, what: str, name: str) -> None:
@@ -86,7 +92,7 @@ def _require_volume(reader: sitk.ImageFileReader, *, what: str, name: str) -> No
 
 
 def _voxels(reader: sitk.ImageFileReader, *, what: str, name: str) -> sitk.Image:
-    """The image of a reader whose header was read (and checked with `_require_volume`)."""
+    """The image of a reader from `_volume_header`."""
     try:
         return reader.Execute()
     except RuntimeError as error:
@@ -165,10 +171,7 @@ def read_labels(path: Path | str, *, what: str = "mask", expected: Geometry | No
     """
     path = Path(path)
     name = shown_as or path.name
-    if self_contained:
-        check_self_contained(path, shown_as=name)
-    reader = _header_reader(path, name, io=METAIMAGE_IO if self_contained else None)
-    _require_volume(reader, what=what, name=name)
+    reader = _volume_header(path, what=what, name=name, self_contained=self_contained)
     if reader.GetPixelID() not in _INTEGER_PIXEL_TYPES:
         raise UnreadableFileError(f"{name}: expected an integer label image (e.g. uint8), found pixel type "
                                   f"{sitk.GetPixelIDValueAsString(reader.GetPixelID())}")
