@@ -11,7 +11,14 @@ import enum
 from challenge.rules import EdgeCase
 
 
-class JobStatus(str, enum.Enum):
+class _Status(str, enum.Enum):
+    """A status: a string enum whose text is its stored value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JobStatus(_Status):
     """Where one algorithm job (one case of a submission) stands.
 
     PENDING and RUNNING belong to the evaluation engine; every other value is how the
@@ -28,9 +35,6 @@ class JobStatus(str, enum.Enum):
     INVALID_OUTPUT = "invalid_output"
     OUTPUT_TOO_LARGE = "output_too_large"
     NOT_STARTED = "not_started"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def ended(self) -> bool:
@@ -72,15 +76,12 @@ _REPORTED = {
 }
 
 
-class CaseStatus(str, enum.Enum):
+class CaseStatus(_Status):
     """How a case entered the results: its prediction was scored, absent, or rejected."""
 
     SCORED = "scored"
     MISSING = "missing"
     INVALID = "invalid"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def row_status(self) -> RowStatus:
@@ -88,7 +89,7 @@ class CaseStatus(str, enum.Enum):
         return RowStatus(self.value)
 
 
-class RowStatus(str, enum.Enum):
+class RowStatus(_Status):
     """How a row's value was obtained: computed, or set by a declared edge-case rule."""
 
     SCORED = "scored"
@@ -97,9 +98,6 @@ class RowStatus(str, enum.Enum):
     REFERENCE_EMPTY = EdgeCase.REFERENCE_EMPTY.value
     MISSING = "missing"
     INVALID = "invalid"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def edge_case(self) -> EdgeCase | None:
@@ -111,15 +109,12 @@ class RowStatus(str, enum.Enum):
         return EdgeCase(self.value)
 
 
-class SubmissionStatus(str, enum.Enum):
+class SubmissionStatus(_Status):
     """Where a submission stands in the registry."""
 
     PENDING = "pending"        # jobs created, none finished
     EVALUATING = "evaluating"  # some jobs ended or are being (re)scored
     COMPLETED = "completed"    # every job scored and metrics.json written
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def ranked(self) -> bool:
