@@ -49,6 +49,8 @@ PUBLIC_SITE_FLAGS = (
 _NEED_CASE_NAMES = ("case_values", "case_pictures", "job_logs")
 """Shown under the case's name: publishing them publishes the case names too."""
 DEFAULT_MIN_BREAKDOWN_CASES = 5
+DEFAULT_SCORING_TIME_LIMIT_S = 300
+"""Seconds scoring one case may take (`scoring_time_limit_seconds`) when a phase does not declare it."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,9 @@ class Phase:
     network: bool = False
     disclosure: Disclosure = Disclosure()
     """What the public site may show; phases built without one (e.g. from registry rows) get the hidden defaults."""
+    scoring_time_limit_seconds: int = DEFAULT_SCORING_TIME_LIMIT_S
+    """Wall clock for scoring one case's prediction; a case whose scoring takes longer is invalid
+    (challenge.rules.SCORING_GUARD_RULE)."""
 
     def with_overrides(self, *, time_limit_seconds: int | None = None, memory: str | int | None = None) -> "Phase":
         """A copy with a different time or memory limit (for local experiments)."""
@@ -137,7 +142,8 @@ class Phase:
 
 
 _REQUIRED = ("time_limit_seconds", "memory", "cpus", "gpus", "network", "pids_limit", "tmp_size", "output_limit")
-_OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", "public_site")
+_OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", "public_site",
+             "scoring_time_limit_seconds")
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -172,6 +178,8 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be text, found {description!r}")
     disclosure = disclosure_from_mapping(table.get("test_data", "hidden"), table.get("public_site", {}), where=where)
+    scoring_time_limit = _positive_int(table.get("scoring_time_limit_seconds", DEFAULT_SCORING_TIME_LIMIT_S),
+                                       f"{where}: scoring_time_limit_seconds")
     return Phase(
         name=name,
         description=description,
@@ -185,6 +193,7 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
         max_submissions=max_submissions,
         submission_period=period,
         disclosure=disclosure,
+        scoring_time_limit_seconds=scoring_time_limit,
     )
 
 

@@ -16,8 +16,9 @@ from typing import Mapping
 
 from challenge import labels
 from challenge.labels import Group
+from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
 
-RULES_VERSION = "1.0.0"
+RULES_VERSION = "1.1.0"
 """Version of the scoring rules; written into every results file."""
 
 
@@ -55,8 +56,9 @@ EDGE_CASE_MEANINGS: Mapping[EdgeCase, str] = MappingProxyType({
     ),
     EdgeCase.MISSING: (
         "the case has no prediction, or its prediction breaks the output contract (unreadable, "
-        "another voxel grid, labels outside the label map) or the algorithm job failed; every row "
-        "of the case takes this value, including structures the reference does not hold"
+        "another voxel grid, labels outside the label map), the algorithm job failed, or its scoring "
+        "was stopped (over the scoring time limit, or the scoring process died); every row of the case "
+        "takes this value, including structures the reference does not hold"
     ),
 })
 
@@ -275,6 +277,14 @@ MATCHING_RULE = (
     "overlap scores and loses only on identification."
 )
 
+OWN_LABEL_RULE = (
+    "Full profile: a reference instance that no predicted label of its group overlaps is matched to "
+    "the predicted label of its own value when the prediction has it (Dice 0, not detected, surface "
+    "metrics measured between the two); only an instance with neither an overlap nor its own label "
+    "is prediction-empty. A level segmented a slice off keeps a measured distance instead of the "
+    "worst value. The spider2024 profile keeps the official matching (no overlap, no match)."
+)
+
 PARTIAL_VERTEBRA_RULE = (
     "Partially visible vertebrae (labels 101-125) are merged with their level before scoring, in "
     "the reference and in the prediction alike: label 100+k is scored as vertebra k. A partially "
@@ -291,6 +301,21 @@ INSTANCE_MEAN_RULE = (
     "group. Predicted instances that match no reference instance do not enter the instance mean; "
     "they lower the merged-mask metrics (merged_*)."
 )
+
+SCORING_GUARD_RULE = (
+    "Each case is scored in a process of its own under a time limit: the phase's "
+    f"scoring_time_limit_seconds ({DEFAULT_SCORING_TIME_LIMIT_S} s unless the phase declares another; "
+    "`spider score --scoring-time-limit`). A case whose scoring takes longer (its process is then "
+    "killed), or whose scoring process dies (killed by a signal, crashed, short of memory, or stopped "
+    "by an error other than a broken output contract), is scored as invalid output by the missing-case "
+    "rule: every row of the case takes the declared missing value with status invalid, and the reason "
+    f"is recorded, e.g. 'scoring took longer than {DEFAULT_SCORING_TIME_LIMIT_S} s (the scoring time "
+    "limit)' or 'scoring stopped: the scoring process died (signal 9, SIGKILL)'. The other cases are "
+    "scored as usual. A reference mask that cannot be read stops the scoring instead: then the "
+    "organizers' data is broken, not the submission."
+)
+"""What happens to a case whose scoring exceeds its time limit or whose scoring process dies
+(evaluation.guard applies it to every case, in `spider score` and in the registry alike)."""
 
 
 def scored_value(value: int) -> int:
@@ -339,8 +364,10 @@ def rules_as_data() -> dict:
         "hd_percentile": HD_PERCENTILE,
         "detection_dice_threshold": DETECTION_DICE_THRESHOLD,
         "matching": MATCHING_RULE,
+        "own_label": OWN_LABEL_RULE,
         "partial_vertebrae": PARTIAL_VERTEBRA_RULE,
         "instance_mean": INSTANCE_MEAN_RULE,
+        "scoring_guard": SCORING_GUARD_RULE,
     }
 
 

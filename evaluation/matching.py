@@ -224,12 +224,16 @@ class Match:
         return rules.scored_group(self.reference)
 
 
-def match_instances(census: LabelCensus, *, same_group_only: bool) -> tuple[Match, ...]:
+def match_instances(census: LabelCensus, *, same_group_only: bool,
+                    own_label_fallback: bool = False) -> tuple[Match, ...]:
     """Match every scored reference instance to the predicted label it overlaps most.
 
     `same_group_only` restricts the candidates to predicted labels of the instance's group (the
     full profile); otherwise every predicted label is a candidate (the official evaluator).
-    Ties go to the lower label value. Instances come in ascending label value.
+    Ties go to the lower label value. With `own_label_fallback` (the full profile,
+    challenge.rules.OWN_LABEL_RULE), an instance that no candidate overlaps is matched to the
+    predicted label of its own value when the prediction has it (overlap 0, Dice 0), so that its
+    surface distances are measured. Instances come in ascending label value.
     """
     reference_counts = census.joint.sum(axis=1)
     prediction_counts = census.joint.sum(axis=0)
@@ -242,7 +246,8 @@ def match_instances(census: LabelCensus, *, same_group_only: bool) -> tuple[Matc
             candidates = candidates[[rules.scored_group(int(c)) is group for c in candidates]]
         overlaps = census.joint[value, candidates] if candidates.size else np.zeros(0, dtype=np.int64)
         if overlaps.size == 0 or overlaps.max() == 0:
-            matches.append(Match(value, None, 0, 0.0))
+            own = own_label_fallback and prediction_counts[value] > 0
+            matches.append(Match(value, value if own else None, 0, 0.0))
             continue
         best = int(candidates[int(np.argmax(overlaps))])  # argmax takes the first: the lower value
         overlap = int(census.joint[value, best])

@@ -20,14 +20,9 @@ from challenge.official_columns import SPIDER2024_COLUMNS
 from challenge.results import GROUP_LEVEL, ScoreRow
 from challenge.rules import EdgeCase, MetricSpec
 from challenge.statuses import RowStatus
-from evaluation.case_scores import CaseScorer
+from evaluation.case_scores import CaseScorer, SurfacePair
 from evaluation.errors import EvaluationError
 from evaluation.matching import Match, dice_from_counts
-from evaluation.surfaces import (
-    average_symmetric_surface_distance_mm,
-    hausdorff_percentile_mm,
-    normalized_surface_dice,
-)
 
 OVERALL = "all"
 """The `structure` of a spider2024 row that covers every group (OveralDiceScore, OveralASD)."""
@@ -88,18 +83,32 @@ FULL_MERGED_METRICS = tuple(rules.MERGED_PREFIX + m for m in rules.MERGED_BASES)
 
 
 def _surface_values(scorer: CaseScorer, reference_values, prediction_values, tolerance_mm: float) -> dict[str, float]:
-    distances = scorer.surfaces(reference_values, prediction_values, connectivity=MONAI_CONNECTIVITY)
-    return {
-        "assd": average_symmetric_surface_distance_mm(distances),
-        "hd95": hausdorff_percentile_mm(distances, percentile=rules.HD_PERCENTILE),
-        "nsd": normalized_surface_dice(distances, tolerance_mm=tolerance_mm),
-    }
+    metrics = scorer.surface_metrics(reference_values, prediction_values, connectivity=MONAI_CONNECTIVITY,
+                                     tolerance_mm=tolerance_mm)
+    return {"assd": metrics.assd, "hd95": metrics.hd95, "nsd": metrics.nsd}
+
+
+def _full_pairs(scorer: CaseScorer) -> list[SurfacePair]:
+    """Every pair of masks whose surfaces the full profile's rows compare."""
+    census = scorer.census
+    pairs = []
+    for match in scorer.matches(same_group_only=True):
+        if match.prediction is not None:
+            pairs.append(SurfacePair.of((match.reference,), (match.prediction,), MONAI_CONNECTIVITY,
+                                        rules.tolerance_mm(match.group)))
+    for group in SCORED_GROUPS:
+        referenced, predicted = census.reference_values(group), census.prediction_values(group)
+        if referenced and predicted:
+            pairs.append(SurfacePair.of(referenced, predicted, MONAI_CONNECTIVITY, rules.tolerance_mm(group)))
+    return pairs
 
 
 def _full_rows(case: str, scorer: CaseScorer) -> list[ScoreRow]:
     rows = _RowCollector(case, scorer.fov_diagonal_mm)
     census = scorer.census
     matches = scorer.matches(same_group_only=True)
+    if scorer.has_prediction:
+        scorer.prepare(_full_pairs(scorer))
     for group in SCORED_GROUPS:
         structure = group.value
         tolerance = rules.tolerance_mm(group)
@@ -150,14 +159,17 @@ SPIDER2024_INSTANCE_METRICS = ("dice", "asd", "detected", "identified")
 def _official_asd(scorer: CaseScorer, match: Match) -> float:
     if match.prediction is None:
         raise ValueError(f"reference {match.reference} has no matched prediction to measure a distance to")
-    distances = scorer.surfaces((match.reference,), (match.prediction,), connectivity=OFFICIAL_CONNECTIVITY)
-    return average_symmetric_surface_distance_mm(distances)
+    return scorer.surface_metrics((match.reference,), (match.prediction,), connectivity=OFFICIAL_CONNECTIVITY,
+                                  tolerance_mm=0.0).assd
 
 
 def _spider2024_rows(case: str, scorer: CaseScorer) -> list[ScoreRow]:
     rows = _RowCollector(case, scorer.fov_diagonal_mm)
     census = scorer.census
     matches = scorer.matches(same_group_only=False)
+    if scorer.has_prediction:
+        scorer.prepare([SurfacePair.of((m.reference,), (m.prediction,), OFFICIAL_CONNECTIVITY, 0.0)
+                        for m in matches if m.prediction is not None])
     per_instance: dict[int, dict[str, float]] = {}
     for match in matches:
         structure = match.group.value

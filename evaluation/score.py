@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 from tqdm import tqdm
 
 from challenge import images, labels
 from challenge.errors import MissingFileError, UnknownLabelError
+from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
 from challenge.release import SERIES_SUFFIX, case_name
 from challenge.results import ScoreRow
 from challenge.rules import EdgeCase
@@ -24,7 +23,9 @@ from evaluation.errors import EvaluationError, InvalidPredictionError
 from evaluation.prediction import Prediction, read_checked_prediction, read_prediction
 from evaluation.profiles import get_profile, metric_spec
 from evaluation.report import CaseOutcome, ScoreReport, build_report, write_report
-from evaluation.workers import exit_with_parent
+
+if TYPE_CHECKING:
+    from evaluation.guard import Scorer
 
 __all__ = ["CaseResult", "ScoreReport", "read_reference", "score_case", "score_folders", "score_prediction"]
 
@@ -140,18 +141,6 @@ def score_prediction(case: str, reference: images.LabelImage, prediction: Predic
 # ---- folders ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Task:
-    case: str
-    reference: Path
-    prediction: Prediction
-    profile: str
-
-
-def _score_task(task: _Task) -> CaseResult:
-    return score_prediction(task.case, read_reference(task.reference), task.prediction, profile=task.profile)
-
-
 def _prediction_of(case: str, path: Path | None, failure_reason: str | None) -> Prediction:
     """A failure reason marks the case missing (no file) or invalid (a file exists)."""
     if failure_reason is not None:
@@ -192,18 +181,26 @@ def score_folders(
     workers: int = 1,
     progress: bool = True,
     failure_reasons: Mapping[str, str] | None = None,
+    scoring_time_limit_s: float = DEFAULT_SCORING_TIME_LIMIT_S,
+    scorer: Scorer = score_prediction,
 ) -> ScoreReport:
     """Score every reference mask `<case>.mha` against `predictions_dir/<case>.mha`.
 
     A case without a prediction file is scored by the missing-case rule (reason recorded; a
     reason in `failure_reasons`, keyed by case name, replaces the generic one and also marks a
     prediction that exists as invalid). A prediction that breaks the output contract is scored
-    the same way with its reason. Writes out_dir/metrics.json and out_dir/cases.csv.
+    the same way with its reason. Each case is scored in a process of its own (`workers` at a
+    time) within `scoring_time_limit_s` seconds: a case whose scoring runs longer or dies is
+    invalid (evaluation.guard; `scorer` replaces score_prediction there, for tests). Writes
+    out_dir/metrics.json and out_dir/cases.csv.
     """
+    from evaluation.guard import CaseTask, check_time_limit, score_cases  # the guard builds on this module
+
     reference_dir, predictions_dir, out_dir = Path(reference_dir), Path(predictions_dir), Path(out_dir)
     get_profile(profile)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise EvaluationError(f"workers must be a positive integer, found {workers!r}")
+    check_time_limit(scoring_time_limit_s)
     references = _case_names(reference_dir)
     if not predictions_dir.is_dir():
         raise MissingFileError(f"predictions folder {predictions_dir} does not exist or is not a folder")
@@ -211,25 +208,13 @@ def score_folders(
     reasons = _normalized_reasons(failure_reasons, set(cases))
     predictions = {p.name: p for p in predictions_dir.iterdir() if p.name.endswith(SERIES_SUFFIX)}
     unmatched = sorted(set(predictions) - {f"{case}{SERIES_SUFFIX}" for case in cases})
-    tasks = [_Task(case, path, _prediction_of(case, predictions.get(f"{case}{SERIES_SUFFIX}"), reasons.get(case)),
-                   profile)
+    tasks = [CaseTask(case, path, _prediction_of(case, predictions.get(f"{case}{SERIES_SUFFIX}"), reasons.get(case)),
+                      profile)
              for case, path in sorted(cases.items())]
 
-    results: list[CaseResult] = []
     with tqdm(total=len(tasks), desc="scoring", unit="case", disable=not progress, file=sys.stderr) as bar:
-        if workers == 1 or len(tasks) == 1:
-            for task in tasks:
-                results.append(_score_task(task))
-                bar.update(1)
-        else:
-            context = multiprocessing.get_context("forkserver")
-            with concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)), mp_context=context, initializer=exit_with_parent
-            ) as pool:
-                futures = [pool.submit(_score_task, task) for task in tasks]
-                for future in concurrent.futures.as_completed(futures):
-                    results.append(future.result())
-                    bar.update(1)
+        results = score_cases(tasks, time_limit_s=scoring_time_limit_s, workers=min(workers, len(tasks)),
+                              scorer=scorer, on_result=lambda _result: bar.update(1))
 
     report = build_report(
         profile,

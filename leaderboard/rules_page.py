@@ -13,7 +13,7 @@ def write_rules(writer: PageWriter) -> None:
     titles = rules.EDGE_CASE_TITLES
     meanings = [(titles[case].capitalize(), rules.EDGE_CASE_MEANINGS[case]) for case in rules.EdgeCase]
     tolerances = ", ".join(f"{group_title(str(g))} {t.tolerance_mm:g} mm" for g, t in rules.NSD_TOLERANCES.items())
-    paragraphs = [rules.MATCHING_RULE, rules.PARTIAL_VERTEBRA_RULE, rules.INSTANCE_MEAN_RULE,
+    paragraphs = [rules.MATCHING_RULE, rules.PARTIAL_VERTEBRA_RULE, rules.INSTANCE_MEAN_RULE, rules.SCORING_GUARD_RULE,
                   f"NSD tolerances: {tolerances}. Detection threshold: Dice >= {rules.DETECTION_DICE_THRESHOLD:g}."]
     writer.page("rules.html", "rules.html", tables=[edge_cases, metrics], edge_cases=edge_cases, metrics=metrics,
                 meanings=meanings, paragraphs=paragraphs)

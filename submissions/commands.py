@@ -50,6 +50,8 @@ def register(subparsers) -> None:
     set_.add_argument("--cpus", type=float, metavar="N", help="CPU quota per case (also what a Ray task asks for)")
     set_.add_argument("--max-submissions", type=int, metavar="N", help="submissions per team per period")
     set_.add_argument("--per", choices=SUBMISSION_PERIODS, help="the period of --max-submissions")
+    set_.add_argument("--scoring-time-limit", type=int, metavar="S",
+                      help="seconds scoring one case may take; longer (or a dying scorer) makes the case invalid")
     _add_registry_options(set_)
     set_.set_defaults(handler=_phase_set)
 
@@ -120,6 +122,7 @@ def _phase_set(arguments) -> int:
         summary = set_phase(
             registry, arguments.name, data_dir=arguments.data, time_limit_seconds=arguments.time_limit,
             memory=arguments.memory, cpus=arguments.cpus, max_submissions=arguments.max_submissions, per=arguments.per,
+            scoring_time_limit_seconds=arguments.scoring_time_limit,
         )
     finally:
         registry.dispose()
@@ -130,7 +133,7 @@ def _phase_set(arguments) -> int:
     print(
         f"phase {summary.name} {'registered' if summary.created else 'updated'}: {len(summary.cases)} cases in "
         f"{summary.data_dir}; {phase.time_limit_seconds} s and {format_size(phase.memory_bytes)} per case, "
-        f"{phase.cpus:g} CPUs, {phase.gpus} GPU; {limit}"
+        f"{phase.cpus:g} CPUs, {phase.gpus} GPU; {limit}; scoring {phase.scoring_time_limit_seconds} s per case"
     )
     return 0
 

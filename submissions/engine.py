@@ -217,6 +217,7 @@ class _EngineRun:
             job_status=job.status,
             reason=job.reason,
             output_path=job.output_path,
+            scoring_time_limit_seconds=job.phase.scoring_time_limit_seconds,
         )
         future = self.executor.submit(self.score_function, spec, resources=SCORING_RESOURCES)
         self.in_flight[future] = _Task(TaskKind.SCORE, job)

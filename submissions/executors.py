@@ -71,6 +71,11 @@ class LocalExecutor:
 
 
 def _call(task, argument):
+    """A task in a Ray worker. The worker's main module imports ray, and the scoring guard's children
+    run it again (multiprocessing's way): their forkserver loads ray once instead."""
+    from evaluation.guard import preload_in_children
+
+    preload_in_children("ray")
     return task(argument)
 
 

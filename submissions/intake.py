@@ -73,6 +73,7 @@ def phase_of(record: PhaseRecord) -> Phase:
         output_limit_bytes=record.output_limit_bytes,
         max_submissions=record.max_submissions,
         submission_period=record.submission_period,
+        scoring_time_limit_seconds=record.scoring_time_limit_seconds,
     )
 
 
@@ -92,6 +93,7 @@ def set_phase(
     cpus: float | None = None,
     max_submissions: int | None = None,
     per: str | None = None,
+    scoring_time_limit_seconds: int | None = None,
     phases_file: Path | str | None = None,
 ) -> PhaseSummary:
     """Register phase `name` (declared in challenge/phases.toml) or update its data and limits.
@@ -106,6 +108,10 @@ def set_phase(
         raise IntakeError(f"--max-submissions must be a positive integer, found {max_submissions!r}")
     if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not 0 < cpus <= 1024):
         raise IntakeError(f"--cpus must be a number larger than 0, found {cpus!r}")
+    if scoring_time_limit_seconds is not None and (
+            isinstance(scoring_time_limit_seconds, bool) or not isinstance(scoring_time_limit_seconds, int)
+            or scoring_time_limit_seconds <= 0):
+        raise IntakeError(f"--scoring-time-limit must be a positive integer, found {scoring_time_limit_seconds!r}")
     data_path = Path(data_dir).expanduser().resolve()
     cases = hidden_test_cases(data_path)
     with registry.session() as session, session.begin():
@@ -119,6 +125,8 @@ def set_phase(
             changes["max_submissions"] = max_submissions
         if per is not None:
             changes["submission_period"] = per
+        if scoring_time_limit_seconds is not None:
+            changes["scoring_time_limit_seconds"] = scoring_time_limit_seconds
         phase = dataclasses.replace(phase, **changes)
         created = record is None
         if record is None:
@@ -150,6 +158,7 @@ def _copy_limits(record: PhaseRecord, phase: Phase) -> None:
     record.output_limit_bytes = phase.output_limit_bytes
     record.max_submissions = phase.max_submissions
     record.submission_period = phase.submission_period
+    record.scoring_time_limit_seconds = phase.scoring_time_limit_seconds
 
 
 def _submission_count(session: Session, phase_id: int, *, team_id: int | None = None, since=None) -> int:

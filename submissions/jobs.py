@@ -53,7 +53,8 @@ class JobOutcome:
 
 @dataclass(frozen=True)
 class ScoreSpec:
-    """One finished run to score: the reference, the run's status and its output (if any)."""
+    """One finished run to score: the reference, the run's status and its output (if any), and the
+    phase's scoring time limit (a case whose scoring takes longer is invalid)."""
 
     job_id: int
     case: str
@@ -61,6 +62,7 @@ class ScoreSpec:
     job_status: JobStatus
     reason: str | None
     output_path: str | None
+    scoring_time_limit_seconds: int
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
 from challenge.results import ScoreRow
 from challenge.statuses import CaseStatus, JobStatus, RowStatus, SubmissionStatus
 from submissions.records import JobRecord
@@ -121,6 +122,7 @@ class PhaseRecord(Base):
     output_limit_bytes: Mapped[int] = mapped_column(BigInteger)
     max_submissions: Mapped[int | None] = mapped_column(Integer, nullable=True)
     submission_period: Mapped[str] = mapped_column(String(16))
+    scoring_time_limit_seconds: Mapped[int] = mapped_column(Integer, default=DEFAULT_SCORING_TIME_LIMIT_S)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from challenge.rules import RULES_VERSION
 from challenge.statuses import JobStatus
+from evaluation.guard import CaseTask, Scorer, score_guarded
 from evaluation.prediction import Prediction
-from evaluation.score import read_reference, score_prediction
+from evaluation.score import score_prediction
 from submissions.jobs import CaseScore, ScoreSpec
 
 SCORING_PROFILE = "full"
@@ -24,9 +25,12 @@ def prediction_of(spec: ScoreSpec) -> Prediction:
     return Prediction.missing(spec.reason or f"the job ended {spec.job_status} without a prediction")
 
 
-def score_job(spec: ScoreSpec) -> CaseScore:
+def score_job(spec: ScoreSpec, *, scorer: Scorer = score_prediction) -> CaseScore:
     """The case's long result rows under the current rules; a failed or invalid run is scored by the
-    missing-case rule with the run's reason. Raises only when the reference cannot be read."""
-    result = score_prediction(spec.case, read_reference(Path(spec.reference_mask)), prediction_of(spec),
-                              profile=SCORING_PROFILE)
+    missing-case rule with the run's reason. The case is scored in a process of its own under the
+    phase's scoring time limit (evaluation.guard): scoring that takes longer or dies makes the case
+    invalid. Raises only when the reference cannot be read. `scorer` replaces score_prediction in
+    that process (for tests)."""
+    task = CaseTask(spec.case, Path(spec.reference_mask), prediction_of(spec), SCORING_PROFILE)
+    result = score_guarded(task, time_limit_s=spec.scoring_time_limit_seconds, scorer=scorer)
     return CaseScore(rules_version=RULES_VERSION, outcome=result.outcome, rows=result.rows)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
+
 PROFILE_CHOICES = ("full", "spider2024")
 
 
@@ -29,6 +31,10 @@ def register(subparsers) -> None:
                         help="metric set: 'full' (default) or 'spider2024' (the official columns, defects fixed)")
     parser.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                         help="cases scored in parallel, one process each (default 1)")
+    parser.add_argument("--scoring-time-limit", type=_positive_int, default=DEFAULT_SCORING_TIME_LIMIT_S,
+                        metavar="SECONDS",
+                        help="wall clock for scoring one case; a case whose scoring takes longer, or whose "
+                             f"scoring process dies, is scored as invalid (default {DEFAULT_SCORING_TIME_LIMIT_S})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     parser.set_defaults(handler=_score)
 
@@ -55,6 +61,7 @@ def _score(arguments: argparse.Namespace) -> int:
         profile=arguments.profile,
         workers=arguments.workers,
         progress=not arguments.quiet,
+        scoring_time_limit_s=arguments.scoring_time_limit,
     )
     if not arguments.quiet:
         counts = {status: sum(o.status is status for o in report.cases) for status in CaseStatus}

@@ -141,11 +141,13 @@ def try_image(
     jobs_path.write_text(
         json.dumps([job.as_record() for job in jobs], indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    scores, note = _score(data_dir, predictions_dir, out_dir, jobs)
+    scores, note = _score(data_dir, predictions_dir, out_dir, jobs,
+                          scoring_time_limit_s=phase.scoring_time_limit_seconds)
     return TryResult(image_id, phase, tuple(jobs), out_dir, jobs_path, scores, note)
 
 
-def _score(data_dir: Path, predictions_dir: Path, out_dir: Path, jobs: list[JobResult]):
+def _score(data_dir: Path, predictions_dir: Path, out_dir: Path, jobs: list[JobResult], *,
+           scoring_time_limit_s: int):
     masks_dir = data_dir / MASKS_DIR
     if not masks_dir.is_dir():
         return None, f"not scored: {data_dir} has no {MASKS_DIR}/ folder"
@@ -161,6 +163,7 @@ def _score(data_dir: Path, predictions_dir: Path, out_dir: Path, jobs: list[JobR
         profile="full",
         failure_reasons=failure_reasons,
         progress=False,
+        scoring_time_limit_s=scoring_time_limit_s,
     )
     return scores, None
 

@@ -1,7 +1,7 @@
 import pytest
 
 from challenge.errors import ConfigError
-from challenge.phases import get_phase, load_phases, parse_size
+from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S, get_phase, load_phases, parse_size
 
 VALID = """
 [phases.dev]
@@ -36,6 +36,29 @@ def test_valid_file_parses_units(tmp_path):
     assert phase.memory_bytes == 512 * 1024**2
     assert phase.output_limit_bytes == 1024**3
     assert phase.cpus == 1.5 and phase.max_submissions == 3 and phase.submission_period == "week"
+
+
+def test_scoring_time_limit_is_optional_with_the_declared_default(tmp_path):
+    assert load_phases(write(tmp_path, VALID))["dev"].scoring_time_limit_seconds == DEFAULT_SCORING_TIME_LIMIT_S == 300
+    declared = VALID.replace("pids_limit = 64", "pids_limit = 64\nscoring_time_limit_seconds = 45")
+    assert load_phases(write(tmp_path, declared))["dev"].scoring_time_limit_seconds == 45
+    assert all(phase.scoring_time_limit_seconds > 0 for phase in load_phases().values())
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", '"300"', "true"])
+def test_scoring_time_limit_must_be_a_positive_integer(tmp_path, value):
+    path = write(tmp_path, VALID.replace("pids_limit = 64", f"pids_limit = 64\nscoring_time_limit_seconds = {value}"))
+    with pytest.raises(ConfigError, match="scoring_time_limit_seconds must be a positive integer, found") as caught:
+        load_phases(path)
+    assert f"{path}: phase 'dev': scoring_time_limit_seconds" in str(caught.value)
+
+
+def test_the_phases_file_documents_every_key():
+    from challenge.phases import _OPTIONAL, _REQUIRED, default_phases_path
+
+    header = default_phases_path().read_text(encoding="utf-8").split("\n[phases.", 1)[0]
+    for key in (*_REQUIRED, *_OPTIONAL):
+        assert f"#   {key}" in header or f"[phases.NAME.{key}]" in header, key
 
 
 def test_overrides_for_local_experiments(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,10 @@ import pytest
 import SimpleITK as sitk
 
 from challenge import labels
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # so that the scoring guard's child processes import scoring_fakes by name
 
 # (z, y, x) spacing in mm: the coarse axis first, two different in-plane spacings.
 SPACING_ZYX = (3.0, 0.5, 0.7)

@@ -8,7 +8,8 @@ The fake job writes a prediction derived from the case's reference mask (the inp
 sibling in masks/): a perfect copy, except cases of patient 5 (an empty prediction) and
 patient 7 (the job "fails" with exit code 3, no output). Each execution appends
 'start|end <job> <attempt> <pid> <node>' to the ledger file named by $SUBMISSIONS_FAKE_LEDGER, and
-sleeps $SUBMISSIONS_FAKE_SECONDS first.
+sleeps $SUBMISSIONS_FAKE_SECONDS first. `score_job_hanging_on_one_case` is the production score
+task whose scoring hangs on one case.
 """
 
 from __future__ import annotations
@@ -83,6 +84,25 @@ def rescore_with_test_version(spec: ScoreSpec) -> CaseScore:
     from submissions.scoring import score_job
 
     return dataclasses.replace(score_job(spec), rules_version=TEST_RULES_VERSION)
+
+
+HANGING_CASE = "1_t2"
+"""The case whose scoring `score_job_hanging_on_one_case` makes hang."""
+
+
+def _scorer_hanging_on_one_case(case, reference, prediction, *, profile):
+    from evaluation.score import score_prediction
+
+    if case == HANGING_CASE:
+        time.sleep(3600)
+    return score_prediction(case, reference, prediction, profile=profile)
+
+
+def score_job_hanging_on_one_case(spec: ScoreSpec) -> CaseScore:
+    """The production score task, with a scorer that hangs on HANGING_CASE (in the guard's child)."""
+    from submissions.scoring import score_job
+
+    return score_job(spec, scorer=_scorer_hanging_on_one_case)
 
 
 def fake_pinner(reference: str, work_dir: Path) -> PinnedImage:

@@ -20,8 +20,10 @@ def test_phase_set_then_status(env, hidden_set, capsys, registry, submit_fake):
     out = capsys.readouterr().out
     assert out.startswith("phase final registered: 6 cases in ")
     assert "300 s and 16g per case, 4 CPUs, 0 GPU; 2 submission(s) per team per phase" in out
-    assert main(["phase", "set", "final", "--data", str(hidden_set), "--max-submissions", "5", "--per", "week"]) == 0
-    assert "phase final updated" in capsys.readouterr().out
+    assert main(["phase", "set", "final", "--data", str(hidden_set), "--max-submissions", "5", "--per", "week",
+                 "--scoring-time-limit", "45"]) == 0
+    out = capsys.readouterr().out
+    assert "phase final updated" in out and "scoring 45 s per case" in out
 
     assert main(["status"]) == 0
     assert capsys.readouterr().out == "no submissions\n"

@@ -119,4 +119,30 @@ def test_migrations_are_packaged_with_the_code():
 
     versions = Path(db.MIGRATIONS_DIR) / "versions"
     assert (Path(db.MIGRATIONS_DIR) / "env.py").is_file()
-    assert sorted(p.name for p in versions.glob("0*.py")) == ["0001_initial.py"]
+    assert sorted(p.name for p in versions.glob("0*.py")) == ["0001_initial.py", "0002_scoring_time_limit.py"]
+
+
+def test_phases_registered_before_the_scoring_time_limit_get_the_declared_default(db_url, work_dir):
+    from alembic import command
+
+    from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
+    from submissions.db import _alembic_config, create_db_engine
+    from submissions.intake import phase_of
+    from submissions.models import PhaseRecord
+
+    engine = create_db_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+        connection.execute(text(
+            "INSERT INTO phases (name, description, data_dir, time_limit_seconds, memory_bytes, cpus, gpus, "
+            "pids_limit, tmp_bytes, output_limit_bytes, submission_period, created_at, updated_at) VALUES "
+            "('final', '', '/data', 60, 1024, 1.0, 0, 64, 1024, 1024, 'phase', '2026-01-01 00:00:00', "
+            "'2026-01-01 00:00:00')"))
+    engine.dispose()
+    registry = open_registry(db_url, work=work_dir)
+    try:
+        with registry.session() as session:
+            record = session.query(PhaseRecord).filter_by(name="final").one()
+            assert phase_of(record).scoring_time_limit_seconds == DEFAULT_SCORING_TIME_LIMIT_S == 300
+    finally:
+        registry.dispose()

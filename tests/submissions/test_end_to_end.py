@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from challenge.rules import RULES_VERSION
 from submissions.db import open_registry
 from submissions.queries import phase_results
 
@@ -81,4 +82,4 @@ def test_real_container_end_to_end_through_the_cli(
 
     done = spider("rescore", "--all", env=env)
     assert done.returncode == 0, done.stderr
-    assert "6 cases rescored under rules 1.0.0; 1 submissions updated" in done.stdout
+    assert f"6 cases rescored under rules {RULES_VERSION}; 1 submissions updated" in done.stdout

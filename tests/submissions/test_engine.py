@@ -5,11 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import time
 
 import pytest
 from sqlalchemy import select, update
-from submissions_fakes import copy_reference_job, must_not_run, raising_job, read_ledger
+from submissions_fakes import (
+    HANGING_CASE,
+    copy_reference_job,
+    must_not_run,
+    raising_job,
+    read_ledger,
+    score_job_hanging_on_one_case,
+)
 
+from challenge.rules import RULES_VERSION
 from submissions import claims
 from submissions.engine import evaluate
 from submissions.errors import EngineError
@@ -37,7 +46,7 @@ def test_evaluate_runs_scores_and_completes(registry, phase, submit_fake, execut
 
     [result] = phase_results(registry, "sanity-check")
     assert (result.status, result.team, result.algorithm_name, result.rules_version) == (
-        "completed", "team a", "copy", "1.0.0"
+        "completed", "team a", "copy", RULES_VERSION
     )
     assert [(job.case, job.status, job.attempts) for job in result.jobs] == [
         (case, "succeeded", 1) for case in phase.cases
@@ -47,7 +56,8 @@ def test_evaluate_runs_scores_and_completes(registry, phase, submit_fake, execut
     assert perfect[("spinal_canal", "all", "assd")] == (0.0, "scored")
     assert perfect[("discs", "all", "detection_rate")] == (1.0, "scored")
     with registry.session() as session:
-        assert set(session.scalars(select(Result.rules_version).where(Result.submission_id == receipt.id))) == {"1.0.0"}
+        stored_versions = set(session.scalars(select(Result.rules_version).where(Result.submission_id == receipt.id)))
+        assert stored_versions == {RULES_VERSION}
 
     metrics_path = work_dir / "submissions" / str(receipt.id) / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -87,6 +97,29 @@ def test_failed_and_empty_predictions_take_the_declared_worst_values(registry, m
     assert metrics["case"]["7_t2"]["reason"].startswith("exited with code 3")
 
 
+@pytest.mark.timeout(120)
+def test_a_case_whose_scoring_hangs_is_invalid_and_the_rest_of_the_phase_is_scored(
+        registry, phase, hidden_set, submit_fake, executor):
+    from submissions.intake import set_phase
+
+    set_phase(registry, "sanity-check", data_dir=hidden_set, scoring_time_limit_seconds=2)
+    receipt = submit_fake()
+    began = time.monotonic()
+    report = evaluate(registry, executor, job_function=copy_reference_job, score_function=score_job_hanging_on_one_case)
+    assert time.monotonic() - began < 60
+    assert (report.runs, report.scored, report.completed, report.retried_later) == (6, 6, [receipt.id], 0)
+    [result] = phase_results(registry, "sanity-check")
+    statuses = {job.case: (job.status, job.case_status) for job in result.jobs}
+    assert statuses == {case: ("succeeded", "invalid" if case == HANGING_CASE else "scored") for case in phase.cases}
+    assert rows_of(result, HANGING_CASE)[("vertebrae", "all", "dice")] == (0.0, "invalid")
+    assert {status for _, status in rows_of(result, HANGING_CASE).values()} == {"invalid"}
+    assert rows_of(result, "1_t1")[("vertebrae", "all", "dice")] == (1.0, "scored")
+    metrics = json.loads(open(result_metrics(registry, receipt.id), encoding="utf-8").read())
+    assert metrics["case"][HANGING_CASE]["status"] == "invalid"
+    assert metrics["case"][HANGING_CASE]["reason"] == "scoring took longer than 2 s (the scoring time limit)"
+    assert metrics["counts"] == {"scored": 5, "missing": 0, "invalid": 1}
+
+
 def result_metrics(registry, submission_id: int) -> str:
     with registry.session() as session:
         return session.get(Submission, submission_id).metrics_path
@@ -105,7 +138,8 @@ def test_a_finished_but_unscored_job_is_scored_without_running_again(registry, p
     assert (report.runs, report.scored) == (5, 6)
     with registry.session() as session:
         stored = session.get(Job, job.job_id)
-        assert (stored.attempts, stored.output_path, stored.scored_rules_version) == (1, outcome.output_path, "1.0.0")
+        assert (stored.attempts, stored.output_path, stored.scored_rules_version) == (
+            1, outcome.output_path, RULES_VERSION)
 
 
 def _spec_for(registry, job):

@@ -36,10 +36,12 @@ def test_phase_set_takes_the_declared_limits_and_the_case_list(registry, hidden_
 
 
 def test_phase_update_keeps_limits_not_given(registry, hidden_set):
-    set_phase(registry, "final", data_dir=hidden_set, time_limit_seconds=60, memory="2g", max_submissions=9, per="week")
+    set_phase(registry, "final", data_dir=hidden_set, time_limit_seconds=60, memory="2g", max_submissions=9, per="week",
+              scoring_time_limit_seconds=30)
     summary = set_phase(registry, "final", data_dir=hidden_set, memory="3g")
     assert not summary.created
     assert summary.phase.time_limit_seconds == 60
+    assert summary.phase.scoring_time_limit_seconds == 30
     assert summary.phase.memory_bytes == 3 * 1024**3
     assert (summary.phase.max_submissions, summary.phase.submission_period) == (9, "week")
 
@@ -61,6 +63,8 @@ def test_phase_set_refuses_bad_limits(registry, hidden_set):
         set_phase(registry, "final", data_dir=hidden_set, max_submissions=0)
     with pytest.raises(ConfigError, match="memory"):
         set_phase(registry, "final", data_dir=hidden_set, memory="lots")
+    with pytest.raises(IntakeError, match="--scoring-time-limit must be a positive integer, found 0"):
+        set_phase(registry, "final", data_dir=hidden_set, scoring_time_limit_seconds=0)
 
 
 def test_phase_cases_cannot_change_once_submissions_exist(registry, hidden_set, make_hidden_set, phase, submit_fake):

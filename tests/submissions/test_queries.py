@@ -9,6 +9,7 @@ import pytest
 from submissions_fakes import copy_reference_job
 
 from challenge.results import ScoreRow
+from challenge.rules import RULES_VERSION
 from submissions.engine import evaluate
 from submissions.errors import UnknownRecordError
 from submissions.executors import LocalExecutor
@@ -32,7 +33,7 @@ def test_phase_results_by_session_registry_or_url(registry, db_url, phase, submi
     first, second = by_session
     assert isinstance(first, SubmissionResults) and [first.id, second.id] == [done.id, waiting.id]
     assert (first.team, first.algorithm_name, first.status, first.rules_version) == (
-        "team a", "first", "completed", "1.0.0"
+        "team a", "first", "completed", RULES_VERSION
     )
     assert first.created_at.tzinfo is not None and first.created_at <= dt.datetime.now(dt.timezone.utc)
     assert first.image_digest == done.image_digest

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from submissions_fakes import TEST_RULES_VERSION, copy_reference_job, read_ledger, rescore_with_test_version
 
+from challenge.rules import RULES_VERSION
 from submissions.engine import evaluate
 from submissions.executors import LocalExecutor
 from submissions.models import Job, Result, Submission
@@ -71,8 +72,8 @@ def test_rescore_without_all_touches_only_stale_cases(registry, evaluated, execu
     report = rescore(registry, executor)
     assert (report.cases, report.submissions) == (1, (evaluated[1],))
     with registry.session() as session:
-        assert session.get(Submission, evaluated[1]).rules_version == "1.0.0"
-        assert session.get(Job, stale.id).scored_rules_version == "1.0.0"
+        assert session.get(Submission, evaluated[1]).rules_version == RULES_VERSION
+        assert session.get(Job, stale.id).scored_rules_version == RULES_VERSION
 
 
 @pytest.mark.timeout(120)
@@ -82,7 +83,7 @@ def test_rescore_of_one_phase_or_submission_leaves_the_others(registry, evaluate
     assert report.submissions == (evaluated[0],)
     with registry.session() as session:
         versions = dict(session.execute(select(Result.submission_id, Result.rules_version).distinct()).all())
-    assert versions == {evaluated[0]: TEST_RULES_VERSION, evaluated[1]: "1.0.0"}
+    assert versions == {evaluated[0]: TEST_RULES_VERSION, evaluated[1]: RULES_VERSION}
     from submissions.errors import UnknownRecordError
 
     with pytest.raises(UnknownRecordError, match="'final' is not registered"):
