@@ -62,6 +62,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -504,7 +505,7 @@ def run_whole_process(command: list[str], folder: Path, case: str, timeout_s: fl
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, by wait4
     reaped_mb = usage.ru_maxrss / 1024.0 if usage is not None else 0.0
     polled_mb = max(peaks.values(), default=0.0)
-    result = {"seconds": seconds, "peak_mb": max(polled_mb, reaped_mb), "polled_mb": polled_mb,
+    result: dict[str, Any] = {"seconds": seconds, "peak_mb": max(polled_mb, reaped_mb), "polled_mb": polled_mb,
               "reaped_mb": reaped_mb, "processes": len(peaks), "warnings": []}
     if timed_out:
         result.update(timed_out=True, seconds=float(timeout_s))
@@ -656,6 +657,13 @@ def _text_row(cells: list[str]) -> str:
                            for i, (cell, width) in enumerate(zip(cells, WIDTHS, strict=True)))
 
 
+def _peak_verdict(peaks: list[dict], side: str, total: int) -> bool | None:
+    """Whether every measured peak of `side` is within the target; undecided for the runs without one.
+    A stopped run's peak is a lower bound: it decides only when it already exceeds the target."""
+    return _all([False if e[side]["peak_mb"] > TARGET_PEAK_MB else None if e[side].get("timed_out") else True
+                 for e in peaks] + [None] * (total - len(peaks)))
+
+
 def _answer(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "no")
 
@@ -740,10 +748,7 @@ def targets(kind: str, entries: list[dict]) -> list[str]:
     detail = "no peak measured"
     if peaks:
         worst = max(peaks, key=lambda e: e["ours"]["peak_mb"])
-        # A stopped run's peak is a lower bound: it decides only when it already exceeds the target.
-        verdict = _all([False if e["ours"]["peak_mb"] > TARGET_PEAK_MB else None if e["ours"].get("timed_out")
-                        else True for e in peaks]
-                       + [None] * (len(entries) - len(peaks)))
+        verdict = _peak_verdict(peaks, "ours", len(entries))
         detail = (f"largest: {worst['prediction']} {worst['ours']['peak_mb']:.0f} MB, "
                   f"of which {worst['ours']['baseline_mb']:.0f} MB before scoring")
     lines.append(f"{name}: peak memory <= {TARGET_PEAK_MB:.0f} MB (score_case only): {_answer(verdict)} ({detail})")
@@ -753,9 +758,7 @@ def targets(kind: str, entries: list[dict]) -> list[str]:
         verdict, detail = None, "no peak measured"
         if peaks:
             worst = max(peaks, key=lambda e: e["whole"]["peak_mb"])
-            verdict = _all([False if e["whole"]["peak_mb"] > TARGET_PEAK_MB else None if e["whole"].get("timed_out")
-                            else True for e in peaks]
-                           + [None] * (len(entries) - len(peaks)))
+            verdict = _peak_verdict(peaks, "whole", len(entries))
             detail = (f"largest: {worst['prediction']} {worst['whole']['peak_mb']:.0f} MB, "
                       f"of {worst['whole']['processes']} processes seen")
         lines.append(f"{name}: peak memory <= {TARGET_PEAK_MB:.0f} MB (spider score, largest process): "
