@@ -14,10 +14,8 @@ from evaluation.surfaces import (
     DirectedSummary,
     FieldCache,
     Surface,
-    SurfaceDistances,
     SurfaceMetrics,
     directed_distances_mm,
-    distances_between,
 )
 
 SURFACE_CACHE_BYTES = 160 * 1024**2
@@ -64,27 +62,6 @@ class CaseScorer:
                 self.census, same_group_only=same_group_only, own_label_fallback=same_group_only)
         return self._matches[same_group_only]
 
-    def surfaces(
-        self,
-        reference_values: Iterable[int],
-        prediction_values: Iterable[int],
-        *,
-        connectivity: int,
-    ) -> SurfaceDistances:
-        """Surface distances between the reference's `reference_values` (one mask) and the
-        prediction's `prediction_values` (one mask), both scored values and both non-empty.
-        Not kept: `surface_metrics` keeps what the rows need."""
-        if self.prediction is None:
-            raise ValueError("a case without a prediction has no surfaces")
-        reference_values = tuple(sorted(set(reference_values)))
-        prediction_values = tuple(sorted(set(prediction_values)))
-        return distances_between(
-            self._surface("reference", reference_values, connectivity),
-            self._surface("prediction", prediction_values, connectivity),
-            self.spacing_zyx_mm,
-            fields=self._fields,
-        )
-
     def surface_metrics(
         self,
         reference_values: Iterable[int],
@@ -93,7 +70,8 @@ class CaseScorer:
         connectivity: int,
         tolerance_mm: float,
     ) -> SurfaceMetrics:
-        """ASSD, HD95 and NSD of two masks (as `surfaces`), computed once per pair."""
+        """ASSD, HD95 and NSD of the reference's `reference_values` (one mask) against the prediction's
+        `prediction_values` (one mask), scored values, both non-empty; computed once per pair."""
         pair = SurfacePair.of(reference_values, prediction_values, connectivity, tolerance_mm)
         self.prepare([pair])
         return SurfaceMetrics.of_directions(self._directed[pair.prediction_to_reference],

@@ -260,10 +260,6 @@ class Surface:
             held.append(self.__dict__.get("indices"))
         return sum(int(a.nbytes) for a in held if a is not None)
 
-    @property
-    def is_mask(self) -> bool:
-        return self.box_mask is not None
-
     @cached_property
     def indices(self) -> np.ndarray:
         """Sorted linear indices (C order) of the surface voxels in the image grid."""
@@ -292,12 +288,6 @@ class Surface:
     def box(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(start, stop) of the bounding box of the surface voxels."""
         return self.start, self.stop
-
-    def placed(self, start: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
-        """This surface drawn into a box of `shape` whose first voxel is `start` in the image."""
-        canvas = np.zeros(shape, dtype=bool)
-        self.draw(canvas, start, True)
-        return canvas
 
     def draw(self, canvas: np.ndarray, start, value) -> None:
         """Set `canvas` (a box whose first voxel is `start`, holding this surface) to `value` on the surface."""
