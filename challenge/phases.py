@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from challenge.config_files import check_keys, read_named_tables
 from challenge.errors import ConfigError
+from challenge.text import without_container_text
 
 SUBMISSION_PERIODS = ("day", "week", "phase")
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -41,13 +42,15 @@ def format_size(n_bytes: int) -> str:
 
 
 TEST_DATA_KINDS = ("hidden", "public")
-PUBLIC_SITE_FLAGS = (
+AUDIENCES = ("public_site", "team_report", "organizer_report")
+"""Who a phase's results are shown to; each has an optional `[phases.NAME.<audience>]` table of the flags below."""
+DISCLOSURE_FLAGS = (
     "aggregates", "level_aggregates", "ranking", "stability", "breakdowns",
-    "case_values", "case_names", "case_pictures", "job_logs",
+    "case_values", "case_names", "case_pictures", "failure_reasons", "job_logs",
 )
-"""What a phase's public site may contain; each is a boolean key of `[phases.NAME.public_site]`."""
-_NEED_CASE_NAMES = ("case_values", "case_pictures", "job_logs")
-"""Shown under the case's name: publishing them publishes the case names too."""
+"""What an audience may be shown; each is a boolean key of the audience's table."""
+_NEED_CASE_NAMES = ("case_values", "case_pictures", "failure_reasons", "job_logs")
+"""Shown under the case's name: showing them shows the case names too."""
 DEFAULT_MIN_BREAKDOWN_CASES = 5
 DEFAULT_SCORING_TIME_LIMIT_S = 300
 """Seconds scoring one case may take (`scoring_time_limit_seconds`) when a phase does not declare it."""
@@ -55,17 +58,20 @@ DEFAULT_SCORING_TIME_LIMIT_S = 300
 
 @dataclass(frozen=True)
 class Disclosure:
-    """What the public leaderboard site of a phase may show, declared once per phase in phases.toml.
+    """What one audience of a phase may be shown, declared once per phase and audience in phases.toml.
 
-    `test_data` is "hidden" (the default: the public site shows aggregates, per-level
-    aggregates, the ranking, its stability and breakdowns over at least `min_breakdown_cases`
-    cases, and nothing of any single case) or "public" (everything may be shown). The flags:
-    `aggregates` (per-submission means over cases), `level_aggregates` (means per structure
-    level over cases), `ranking`, `stability` (bootstrap and significance), `breakdowns` (by
-    sequence, scanner, grade), `case_values` (values per case, and their distributions drawn
-    point by point), `case_names` (case identifiers anywhere, file names included),
-    `case_pictures` (pictures of images and masks), `job_logs` (text a container chose: a
-    failed job's reason or log). Absolute host paths are never published, whatever the phase.
+    `test_data` is "hidden" (the default) or "public". On hidden test data the public site shows
+    aggregates, per-level aggregates, the ranking, its stability and breakdowns over at least
+    `min_breakdown_cases` cases, and nothing of any single case; a team's report adds its own
+    cases' names, values and failure reasons; the organizer's report shows everything. On public
+    test data every audience may be shown everything. The flags: `aggregates` (per-submission
+    means over cases), `level_aggregates` (means per structure level over cases), `ranking`,
+    `stability` (bootstrap and significance), `breakdowns` (by sequence, scanner, grade),
+    `case_values` (values per case, and their distributions drawn point by point), `case_names`
+    (case identifiers anywhere, file names included), `case_pictures` (pictures of images and
+    masks), `failure_reasons` (why a job failed as the runner says it: timed out, out of memory,
+    the output check's verdict), `job_logs` (text a container chose: its log, and the last log
+    line a failure reason quotes). Absolute host paths are never shown, to any audience.
     """
 
     test_data: str = "hidden"
@@ -77,16 +83,22 @@ class Disclosure:
     case_values: bool = False
     case_names: bool = False
     case_pictures: bool = False
+    failure_reasons: bool = False
     job_logs: bool = False
     min_breakdown_cases: int = DEFAULT_MIN_BREAKDOWN_CASES
 
     @classmethod
-    def default_for(cls, test_data: str) -> "Disclosure":
-        """The defaults of a phase whose test data is `test_data` ("hidden" or "public")."""
+    def default_for(cls, test_data: str, audience: str = "public_site") -> "Disclosure":
+        """The defaults of `audience` (one of AUDIENCES) in a phase whose test data is `test_data`."""
         if test_data not in TEST_DATA_KINDS:
             raise ConfigError(f"test_data must be one of {list(TEST_DATA_KINDS)}, found {test_data!r}")
-        if test_data == "public":
-            return cls(test_data="public", **{flag: True for flag in PUBLIC_SITE_FLAGS})
+        if audience not in AUDIENCES:
+            raise ConfigError(f"the audience must be one of {list(AUDIENCES)}, found {audience!r}")
+        if test_data == "public" or audience == "organizer_report":
+            return cls(test_data=test_data, **{flag: True for flag in DISCLOSURE_FLAGS})
+        if audience == "team_report":
+            # A team's report adds to the public site's hidden defaults its own cases, values and why they failed.
+            return cls(case_values=True, case_names=True, failure_reasons=True)
         return cls()
 
     @property
@@ -98,9 +110,18 @@ class Disclosure:
         """The fewest cases a breakdown group needs to be published (1: every group)."""
         return self.min_breakdown_cases if self.hidden else 1
 
-    def describe(self) -> str:
-        shown = [flag for flag in PUBLIC_SITE_FLAGS if getattr(self, flag)]
-        return f"{self.test_data} test data; public site shows: {', '.join(shown) or 'nothing'}"
+    def reason_shown(self, reason: str | None) -> str | None:
+        """What of a failed job's reason this audience sees: all of it with job logs, the runner's
+        own words (without the container's log line) with failure reasons, else nothing."""
+        if not reason:
+            return None
+        if self.job_logs:
+            return reason
+        return without_container_text(reason) if self.failure_reasons else None
+
+    def describe(self, audience: str = "public site") -> str:
+        shown = [flag for flag in DISCLOSURE_FLAGS if getattr(self, flag)]
+        return f"{self.test_data} test data; {audience} shows: {', '.join(shown) or 'nothing'}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,10 @@ class Phase:
     network: bool = False
     disclosure: Disclosure = Disclosure()
     """What the public site may show; phases built without one (e.g. from registry rows) get the hidden defaults."""
+    team_report: Disclosure = Disclosure.default_for("hidden", "team_report")
+    """What a team's own report may show (`spider report team`)."""
+    organizer_report: Disclosure = Disclosure.default_for("hidden", "organizer_report")
+    """What the organizer's report may show (`spider report organizer`)."""
     scoring_time_limit_seconds: int = DEFAULT_SCORING_TIME_LIMIT_S
     """Wall clock for scoring one case's prediction; a case whose scoring takes longer is invalid
     (challenge.rules.SCORING_GUARD_RULE)."""
@@ -142,7 +167,7 @@ class Phase:
 
 
 _REQUIRED = ("time_limit_seconds", "memory", "cpus", "gpus", "network", "pids_limit", "tmp_size", "output_limit")
-_OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", "public_site",
+_OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", *AUDIENCES,
              "scoring_time_limit_seconds")
 
 
@@ -177,7 +202,9 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
     description = table.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}: description must be text, found {description!r}")
-    disclosure = disclosure_from_mapping(table.get("test_data", "hidden"), table.get("public_site", {}), where=where)
+    test_data = table.get("test_data", "hidden")
+    disclosures = {audience: disclosure_from_mapping(test_data, table.get(audience, {}), audience=audience, where=where)
+                   for audience in AUDIENCES}
     scoring_time_limit = _positive_int(table.get("scoring_time_limit_seconds", DEFAULT_SCORING_TIME_LIMIT_S),
                                        f"{where}: scoring_time_limit_seconds")
     return Phase(
@@ -192,34 +219,36 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
         output_limit_bytes=parse_size(table["output_limit"], what=f"{where}: output_limit"),
         max_submissions=max_submissions,
         submission_period=period,
-        disclosure=disclosure,
+        disclosure=disclosures["public_site"],
+        team_report=disclosures["team_report"],
+        organizer_report=disclosures["organizer_report"],
         scoring_time_limit_seconds=scoring_time_limit,
     )
 
 
-def disclosure_from_mapping(test_data: Any, public_site: Any, *, where: str) -> Disclosure:
-    """The `test_data` key and the optional `[phases.NAME.public_site]` table of one phase, validated."""
+def disclosure_from_mapping(test_data: Any, flags: Any, *, audience: str = "public_site", where: str) -> Disclosure:
+    """The `test_data` key and the optional `[phases.NAME.<audience>]` table of one phase, validated."""
     if test_data not in TEST_DATA_KINDS:
         raise ConfigError(f"{where}: test_data must be one of {list(TEST_DATA_KINDS)}, found {test_data!r}")
-    if not isinstance(public_site, Mapping):
-        raise ConfigError(f"{where}: public_site must be a table ([phases.NAME.public_site]), found {public_site!r}")
-    site_where = f"{where}: public_site"
-    check_keys(public_site, required=(), optional=(*PUBLIC_SITE_FLAGS, "min_breakdown_cases"), where=site_where)
+    if not isinstance(flags, Mapping):
+        raise ConfigError(f"{where}: {audience} must be a table ([phases.NAME.{audience}]), found {flags!r}")
+    table_where = f"{where}: {audience}"
+    check_keys(flags, required=(), optional=(*DISCLOSURE_FLAGS, "min_breakdown_cases"), where=table_where)
     changes: dict[str, Any] = {}
-    for flag in PUBLIC_SITE_FLAGS:
-        if flag in public_site:
-            if not isinstance(public_site[flag], bool):
-                raise ConfigError(f"{site_where}: {flag} must be true or false, found {public_site[flag]!r}")
-            changes[flag] = public_site[flag]
-    if "min_breakdown_cases" in public_site:
-        changes["min_breakdown_cases"] = _positive_int(public_site["min_breakdown_cases"],
-                                                       f"{site_where}: min_breakdown_cases")
-    disclosure = dataclasses.replace(Disclosure.default_for(test_data), **changes)
+    for flag in DISCLOSURE_FLAGS:
+        if flag in flags:
+            if not isinstance(flags[flag], bool):
+                raise ConfigError(f"{table_where}: {flag} must be true or false, found {flags[flag]!r}")
+            changes[flag] = flags[flag]
+    if "min_breakdown_cases" in flags:
+        changes["min_breakdown_cases"] = _positive_int(flags["min_breakdown_cases"],
+                                                       f"{table_where}: min_breakdown_cases")
+    disclosure = dataclasses.replace(Disclosure.default_for(test_data, audience), **changes)
     if not disclosure.case_names:
         shown = [flag for flag in _NEED_CASE_NAMES if getattr(disclosure, flag)]
         if shown:
             raise ConfigError(
-                f"{site_where}: {shown[0]} = true needs case_names = true (they are shown under each case's name), "
+                f"{table_where}: {shown[0]} = true needs case_names = true (they are shown under each case's name), "
                 f"found case_names = false"
             )
     return disclosure

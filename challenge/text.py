@@ -28,3 +28,25 @@ def shown(text: str, *, limit: int = SHOWN_LIMIT) -> str:
             kept.append(character)
     line = "".join(kept)
     return line if len(line) <= limit else line[: max(0, limit - 3)] + "..."
+
+
+LOG_LINE_MARK = "; last log line: "
+"""Where a failure reason's own words end and the container's last log line begins."""
+
+
+def with_log_line(reason: str, log_line: str) -> str:
+    """A failure reason that quotes the container's last log line (already made `shown`)."""
+    return f"{reason}{LOG_LINE_MARK}{log_line}" if log_line else reason
+
+
+def without_container_text(reason: str) -> str:
+    """A failure reason without the log line it quotes: the runner's own words only."""
+    return reason.split(LOG_LINE_MARK, 1)[0]
+
+
+def shown_block(text: str, *, limit: int) -> str:
+    """Several lines of container-chosen text (a log) made safe to show: like `shown`, but line
+    breaks kept; only the last `limit` characters are kept."""
+    if len(text) > limit:
+        text = text[-limit:]
+    return "\n".join(shown(line, limit=len(line) + 1) for line in text.replace("\r\n", "\n").split("\n"))

@@ -119,10 +119,14 @@ def run_demo(out: Path, *, test_cases: int = 6, train_cases: int = 8, workers: i
     _step("show the registry", ["status", *registry])
     _step("build the leaderboard site", ["leaderboard", "build", "--phase", DEMO_PHASE, "--out", str(site),
                                          *registry])
+    team_report = out / "team-report"
+    _step(f"write the private report of team {ENTRIES[0].team}",
+          ["report", "team", "--team", ENTRIES[0].team, "--phase", DEMO_PHASE, "--out", str(team_report), *registry])
     index = site / "index.html"
     print(
         f"\nDemo finished in {time.perf_counter() - started:.0f} s.\n"
-        f"Leaderboard: {index}\n"
-        f"Open it with a browser (file://{index}), or serve it: python3 -m http.server -d {site} 8000"
+        f"Leaderboard (public site): {index}\n"
+        f"Open it with a browser (file://{index}), or serve it: python3 -m http.server -d {site} 8000\n"
+        f"Private report of team {ENTRIES[0].team}: {team_report / 'index.html'}"
     )
     return index

@@ -68,12 +68,12 @@ def _leaderboard_table(phase: RankedPhase, ranking: Ranking) -> Table:
                 column_rank = int(ranking.column_ranks[ranked_keys.index(column.key), p])
                 cell = Cell(cell.text, cell.value, extra=f"#{column_rank}")
             row.append(cell)
-        rows.append(tuple(row + _progress_cells(submission, phase.cases)))
+        rows.append(tuple(row + progress_cells(submission, phase.cases)))
     return Table("leaderboard", "", tuple(_leaderboard_columns(phase, ranking)), tuple(rows),
                  caption=_LEADERBOARD_CAPTION)
 
 
-def _progress_cells(submission: SubmissionResults, cases: tuple[str, ...]) -> list[Cell]:
+def progress_cells(submission: SubmissionResults, cases: tuple[str, ...]) -> list[Cell]:
     """Cases with a whole-group value, failed jobs and the submission time."""
     scored = len({r.case for r in submission.rows if r.is_group and r.has_value} & set(cases))
     failed = sum(1 for job in submission.jobs if job.failed)

@@ -7,8 +7,12 @@ read as bytes and its path (relative to the site) as text, and searched for
   a whole token (not preceded or followed by a letter, digit or '_'), in any letter case;
 * the absolute paths the build was given (the test set folder, each job's log and output), in
   every phase;
-* the text containers chose (failed jobs' reasons), where the disclosure does not allow job logs,
-  as written, HTML-escaped or JSON-escaped.
+* the text containers chose (the log line a failed job's reason quotes), where the disclosure does
+  not allow job logs, and the whole reason where it allows neither logs nor failure reasons, as
+  written, HTML-escaped or JSON-escaped;
+* in a team's report, what belongs to other teams (`others_secrets`): their image digests, failure
+  reasons and job paths (their team and algorithm names are on the public leaderboard, and a name
+  such as "reference" would match ordinary words).
 
 A leak is reported by file and kind; a container's text is named by its job, never quoted.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from challenge.phases import Disclosure
+from challenge.text import LOG_LINE_MARK
 from submissions.records import SubmissionResults
 
 MIN_CONTAINER_TEXT = 8
@@ -90,9 +95,32 @@ def secrets_of(disclosure: Disclosure, submissions: Sequence[SubmissionResults],
     for submission in submissions:
         for job in submission.jobs:
             where = f"job of submission {submission.id}, case {job.case}"
-            if not disclosure.job_logs and job.reason and len(job.reason.strip()) >= MIN_CONTAINER_TEXT:
-                found.append(Secret(_variants(job.reason.strip()), f"the failure reason text of the {where}"))
+            shown = disclosure.reason_shown(job.reason) or ""
+            reason = job.reason or ""
+            hidden = "" if shown == reason else reason[len(shown):].removeprefix(LOG_LINE_MARK)
+            if _searchable(hidden):
+                what = "failure reason text" if not shown else "container's log line quoted in the failure reason"
+                found.append(Secret(_variants(hidden.strip()), f"the {what} of the {where}"))
     return found
+
+
+def others_secrets(others: Sequence[SubmissionResults], *, known: Iterable[str] = ()) -> list[Secret]:
+    """What of other teams' submissions a team's report must not hold: their image digests and failure
+    reasons (text in `known`, e.g. the team's own digests, is left out)."""
+    allowed = {text.strip() for text in known}
+    found: list[Secret] = []
+    for submission in others:
+        where = f"submission {submission.id} of another team"
+        texts = [(submission.image_digest, "the image digest")]
+        texts += [(job.reason or "", f"the failure reason of case {job.case}") for job in submission.jobs]
+        for text, what in texts:
+            if _searchable(text) and text.strip() not in allowed:
+                found.append(Secret(_variants(text.strip()), f"{what} of {where}"))
+    return found
+
+
+def _searchable(text: str) -> bool:
+    return len(text.strip()) >= MIN_CONTAINER_TEXT
 
 
 def _common_folders(forms: Sequence[str]) -> list[str]:

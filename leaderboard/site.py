@@ -8,8 +8,6 @@ that work from the file system and any static host (see leaderboard.writer).
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,22 +19,20 @@ from leaderboard.breakdowns import read_case_catalog
 from leaderboard.breakdowns_page import write_breakdowns
 from leaderboard.cases import CaseFiles, PredictionLocator
 from leaderboard.compare_page import write_compare
-from leaderboard.errors import LeaderboardError
 from leaderboard.index_page import write_index
-from leaderboard.leaks import find_leaks, secrets_of
-from leaderboard.ranked_phase import page_name, rank_phase
+from leaderboard.leaks import Leak, find_leaks, secrets_of
+from leaderboard.publish import publish
+from leaderboard.ranked_phase import RankedPhase, page_name, rank_phase
 from leaderboard.rules_page import write_rules
 from leaderboard.submission_page import write_submission_page
 from leaderboard.writer import PageFrame, PageWriter
 from submissions.records import SubmissionResults
 
-__all__ = ["MARKER", "PUBLIC", "SITE_TITLE", "SiteInput", "SiteReport", "build_site", "page_name"]
+__all__ = ["PUBLIC", "SITE_TITLE", "SiteInput", "SiteReport", "build_site", "page_name"]
 
 SITE_TITLE = "SPIDER leaderboard"
-MARKER = ".spider-leaderboard"
 PUBLIC = Disclosure.default_for("public")
 """The disclosure of a phase on public data: the site may show everything (but never a host path)."""
-_LEAKS_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -57,6 +53,11 @@ class SiteInput:
     @property
     def files(self) -> CaseFiles:
         return CaseFiles(None if self.test_set is None else Path(self.test_set), self.predictions)
+
+    @property
+    def paths(self) -> dict[str, Path | None]:
+        """The absolute paths the build was given, by what each is: never shown to any audience."""
+        return {"the test set folder": self.test_set}
 
 
 @dataclass(frozen=True)
@@ -83,62 +84,30 @@ def build_site(site: SiteInput, *, out: Path, config: RankingConfig, disclosure:
 
     `disclosure` is the phase's (challenge.phases: `Phase.disclosure`). `draws` overrides the
     config's bootstrap draws; `now` is the build time the pages show. `out` is replaced as a
-    whole; a folder that is not empty and was not written by this function is refused. Before
+    whole; a folder that is not empty and was not written by this package is refused. Before
     it is put in place the site is searched for what the disclosure forbids (leaderboard.leaks):
     if anything is found, nothing is written and a LeaderboardError names each file and leak.
     """
-    out = Path(out)
-    _refuse_foreign(out)
     frame = PageFrame.of(config, title=title, now=now or datetime.now(timezone.utc))
-    building = out.parent / f".{out.name}.building-{os.getpid()}"
-    if building.exists():
-        shutil.rmtree(building)
-    building.mkdir(parents=True)
-    try:
-        report, cases = _write_site(site, PageWriter(building, frame), config, disclosure, draws=draws)
-        (building / MARKER).write_text("written by spider leaderboard build\n", encoding="utf-8")
-        _check_leaks(building, site, disclosure, cases)
-        _replace(out, building)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    return report.moved(out)
-
-
-def _check_leaks(building: Path, site: SiteInput, disclosure: Disclosure, cases: Sequence[str]) -> None:
-    every_case = set(cases).union(*(s.cases for s in site.submissions))  # s.cases: its jobs' and rows' cases
-    secrets = secrets_of(disclosure, site.submissions, paths={"the test set folder": site.test_set})
-    leaks = find_leaks(building, disclosure, cases=every_case, secrets=secrets)
-    if leaks:
-        listed = "; ".join(str(leak) for leak in leaks[:_LEAKS_LISTED])
-        more = f" (and {len(leaks) - _LEAKS_LISTED} more)" if len(leaks) > _LEAKS_LISTED else ""
-        raise LeaderboardError(
-            f"the site would publish what phase {disclosure.test_data!r} disclosure forbids, so nothing was "
-            f"written: {listed}{more}"
-        )
-
-
-def _refuse_foreign(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise LeaderboardError(
-            f"{out} exists and is not a leaderboard site built before: choose an empty or new folder"
-        )
-
-
-def _replace(out: Path, building: Path) -> None:
-    """Put the finished site in place of `out` (a site built before, or nothing)."""
-    if not out.exists():
-        building.rename(out)
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    out.rename(old)
-    building.rename(out)
-    shutil.rmtree(old)
-
-
-def _write_site(site: SiteInput, writer: PageWriter, config: RankingConfig, disclosure: Disclosure, *,
-                draws: int | None) -> tuple[SiteReport, tuple[str, ...]]:
     phase = rank_phase(site.submissions, config, cases=site.cases, draws=draws)
+
+    def write(folder: Path) -> SiteReport:
+        return write_site(site, phase, PageWriter(folder, frame), disclosure)
+
+    def check(folder: Path) -> list[Leak]:
+        return find_leaks(folder, disclosure, cases=every_case(site, phase),
+                          secrets=secrets_of(disclosure, site.submissions, paths=site.paths))
+
+    report = publish(out, write, check, audience=f"phase {config.phase!r} public site")
+    return report.moved(Path(out))
+
+
+def every_case(site: SiteInput, phase: RankedPhase) -> set[str]:
+    """The phase's cases and every case a submission has a job or a row of: all names a leak check looks for."""
+    return set(phase.cases).union(*(s.cases for s in site.submissions))
+
+
+def write_site(site: SiteInput, phase: RankedPhase, writer: PageWriter, disclosure: Disclosure) -> SiteReport:
     writer.copy_static("favicon.svg")
     index = write_index(writer, phase, disclosure)
     catalog = read_case_catalog(site.files.test_set, phase.cases)
@@ -147,6 +116,5 @@ def _write_site(site: SiteInput, writer: PageWriter, config: RankingConfig, disc
     write_breakdowns(writer, phase, catalog, disclosure)
     for submission in phase.completed:
         write_submission_page(writer, phase, submission, site.files, disclosure)
-    report = SiteReport(writer.root, index, tuple(writer.pages), tuple(s.id for s in phase.ranked),
-                        phase.warnings + catalog.warnings)
-    return report, phase.cases
+    return SiteReport(writer.root, index, tuple(writer.pages), tuple(s.id for s in phase.ranked),
+                      phase.warnings + catalog.warnings)

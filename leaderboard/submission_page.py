@@ -72,7 +72,7 @@ def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: Su
         raise ValueError(f"submission {submission.id} is {submission.status.value}: only completed ones have a page")
     place = _Place(writer.root, relative)
     per_case = {c.key: per_case_values(submission, c.metric, c.structure, phase.cases) for c in phase.display}
-    jobs = _jobs_table(submission, reasons=disclosure.job_logs) if disclosure.case_names else _job_counts(submission)
+    jobs = _jobs_table(submission, disclosure) if disclosure.case_names else _job_counts(submission)
     cases = _cases_table(submission, phase, per_case) if disclosure.case_values else None
     if disclosure.case_values:
         levels: Table | None = _levels_table(submission)
@@ -114,14 +114,16 @@ def _job_summary(submission: SubmissionResults) -> str:
     return f"{len(submission.jobs)} jobs, {sum(1 for job in submission.jobs if job.failed)} failed"
 
 
-def _jobs_table(submission: SubmissionResults, *, reasons: bool) -> Table:
-    """A row per job. Never its log's path (a host path); its failure reason only with `reasons`."""
+def _jobs_table(submission: SubmissionResults, disclosure: Disclosure) -> Table:
+    """A row per job. Never its log's path (a host path); of its failure reason what `disclosure` allows."""
+    reasons = disclosure.failure_reasons or disclosure.job_logs
     rows = []
     for job in sorted(submission.jobs, key=lambda j: j.case):
         status = job.status.value
         row = [Cell(job.case, job.case), Cell(status, status)]
         if reasons:
-            row.append(Cell(job.reason or "", job.reason))
+            reason = disclosure.reason_shown(job.reason) if job.failed else None
+            row.append(Cell(reason or "", reason))
         rows.append((*row, number(job.seconds, decimals=1)))
     columns = (Column("case", "Case"), Column("status", "Status"),
                *((Column("reason", "Reason"),) if reasons else ()), Column("seconds", "Seconds", numeric=True))
@@ -252,8 +254,8 @@ def _worst_case_view(submission: SubmissionResults, item: WorstCase, job: JobRec
         text = f"among the lowest mean {metric_title(item.metric)}"
     if job is not None and job.failed:
         text += f"; job {job.status.value}"
-        if disclosure.job_logs:
-            text += f": {job.reason or 'no reason recorded'}"
+        if disclosure.failure_reasons or disclosure.job_logs:
+            text += f": {disclosure.reason_shown(job.reason) or 'no reason recorded'}"
     if files.test_set is None or not disclosure.case_pictures:
         return WorstCaseView(item.case, text, None)
     reference = files.reference(item.case)

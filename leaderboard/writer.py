@@ -52,9 +52,15 @@ def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
+SITE_NAV = (("index.html", "Leaderboard"), ("compare.html", "Compare & stability"),
+            ("breakdowns.html", "Breakdowns"), ("rules.html", "Rules"))
+"""The pages of the public site, as its header links them: (file from the root, title)."""
+
+
 @dataclass(frozen=True)
 class PageFrame:
-    """What every page shows around its content (templates/base.html)."""
+    """What every page shows around its content (templates/base.html): the header's links (`nav`)
+    and, in a private report, the banner that says whose it is (`audience`)."""
 
     site_title: str
     phase: str
@@ -65,14 +71,17 @@ class PageFrame:
     style_hash: str
     script_hash: str
     method: str
+    nav: tuple[tuple[str, str], ...] = SITE_NAV
+    audience: str = ""
 
     @classmethod
-    def of(cls, config: RankingConfig, *, title: str, now: datetime) -> PageFrame:
+    def of(cls, config: RankingConfig, *, title: str, now: datetime, nav: tuple[tuple[str, str], ...] = SITE_NAV,
+           audience: str = "") -> PageFrame:
         style, script = _static("site.css"), _static("sort.js")
         return cls(
             site_title=title, phase=config.phase, rules_version=rules.RULES_VERSION, built_at=date_text(now),
             style=Markup(style), script=Markup(script), style_hash=_csp_hash(style), script_hash=_csp_hash(script),
-            method=config.describe(),
+            method=config.describe(), nav=nav, audience=audience,
         )
 
     def context(self) -> dict[str, Any]:

@@ -181,8 +181,8 @@ def _claim(registry, owner, *, limit, lease_seconds, submission_ids, kind, exclu
             if kind == "run":
                 values.update(
                     status=JobStatus.RUNNING, attempts=Job.attempts + 1, started_at=now, finished_at=None, reason=None,
-                    exit_code=None, seconds=None, log_path=None, output_path=None, scored_at=None,
-                    scored_rules_version=None, case_status=None, case_reason=None,
+                    exit_code=None, seconds=None, peak_memory_bytes=None, log_path=None, output_path=None,
+                    scored_at=None, scored_rules_version=None, case_status=None, case_reason=None,
                 )
             result = session.execute(
                 update(Job).where(Job.id == job_id, condition).values(**values),
@@ -240,7 +240,7 @@ def record_run(registry: Registry, owner: str, job_id: int, outcome: JobOutcome,
             .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
                 status=outcome.status, reason=shown(outcome.reason, limit=STORED_REASON_LIMIT),
-                exit_code=outcome.exit_code, seconds=outcome.seconds,
+                exit_code=outcome.exit_code, seconds=outcome.seconds, peak_memory_bytes=outcome.peak_memory_bytes,
                 log_path=outcome.log_path, output_path=outcome.output_path, finished_at=now,
                 lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
             ),

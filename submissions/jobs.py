@@ -35,7 +35,8 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """How a run ended: `status` is one of challenge.statuses.ENDED_JOB_STATUSES."""
+    """How a run ended: `status` is one of challenge.statuses.ENDED_JOB_STATUSES; `peak_memory_bytes`
+    is the runner's measure of the job's memory (None when it could not measure it)."""
 
     status: JobStatus
     reason: str
@@ -43,6 +44,7 @@ class JobOutcome:
     seconds: float
     log_path: str | None
     output_path: str | None
+    peak_memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
         ended = {status.value: status for status in ENDED_JOB_STATUSES}
@@ -100,4 +102,5 @@ def run_container_job(spec: JobSpec) -> JobOutcome:
         seconds=float(result.seconds),
         log_path=str(result.log_path),
         output_path=str(result.prediction_path) if result.prediction_path is not None else None,
+        peak_memory_bytes=result.peak_memory_bytes,
     )

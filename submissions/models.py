@@ -195,6 +195,7 @@ class Job(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -211,7 +212,7 @@ class Job(Base):
 
     def as_record(self) -> JobRecord:
         return JobRecord(self.case, self.status, self.reason, self.seconds, self.log_path, self.attempts,
-                         self.output_path, self.case_status)
+                         self.output_path, self.case_status, self.peak_memory_bytes)
 
 
 class Result(Base):

@@ -20,7 +20,9 @@ class JobRecord:
     """One algorithm job: a case run in the submission's container, and what it left.
 
     `output_path` is the stored prediction the output check accepted or rejected (None when the
-    run left none); `case_status` is how the case entered the results once it is scored.
+    run left none); `case_status` is how the case entered the results once it is scored;
+    `peak_memory_bytes` is the run's peak memory as the runner measured it (None when not run yet,
+    or when it could not be measured: see evaluation.runner.docker_runner._MemorySampler).
     """
 
     case: str
@@ -31,6 +33,7 @@ class JobRecord:
     attempts: int
     output_path: str | None = None
     case_status: CaseStatus | None = None
+    peak_memory_bytes: int | None = None
 
     @property
     def failed(self) -> bool:

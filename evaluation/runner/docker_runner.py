@@ -16,6 +16,7 @@ import posixpath
 import re
 import shutil
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from challenge.errors import DataError
 from challenge.geometry import Geometry
 from challenge.phases import Phase, format_size
 from challenge.statuses import JobStatus
-from challenge.text import shown
+from challenge.text import shown, with_log_line
 from evaluation.runner.errors import EngineUnavailableError, ImageNotFoundError, RunnerError
 from evaluation.runner.output_check import MAX_OUTPUT_ENTRIES, check_output, measure_folder, output_too_large
 
@@ -42,6 +43,9 @@ _WAIT_ERRORS = (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionE
 # for its flag when a job the runner did not kill ended with SIGKILL (exit code 137).
 _OOM_FLAG_WAIT_SECONDS = 1.0
 _SHELL_CODES = {126: "the command is not executable", 127: "the command was not found"}
+# How long the runner waits for the engine's stats of an exited container (they only add a peak
+# memory value): a slow or hung engine must not hold up the job's verdict.
+_STATS_TIMEOUT_SECONDS = 2.0
 
 
 PLATFORM_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
@@ -338,6 +342,7 @@ def _run_created(container, job: _JobContext) -> JobResult:
         job.log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
         return JobResult(job.case, JobStatus.NOT_STARTED, f"the container could not start: {_explain(error)}",
                          None, seconds, job.log_path, job.image_id)
+    memory.sample()  # the cgroup exists from the start on; a job that exits at once is gone before the first poll
     return _verdict(job, _ending(container, job, began, memory))
 
 
@@ -347,6 +352,7 @@ def _ending(container, job: _JobContext, began: float, memory: _MemorySampler) -
         container, phase=job.phase, output_dir=job.output_dir, settings=job.settings, began=began, memory=memory
     )
     seconds = time.monotonic() - began
+    memory.finish(container)
     container.reload()
     state = container.attrs.get("State") or {}
     if exit_code is None:
@@ -499,7 +505,20 @@ def _input_geometry(input_image: Path) -> Geometry:
 
 
 class _MemorySampler:
-    """Best-effort peak memory of the job's cgroup (includes page cache), read on the host."""
+    """Best-effort peak memory of the job, read on the host: the high-water mark of the container's
+    memory cgroup (cgroup v1 memory.max_usage_in_bytes, v2 memory.peak), which counts everything
+    charged to the job's memory limit: its processes' memory, the page cache of the files it read
+    or wrote, and its tmpfs /tmp and /dev/shm.
+
+    Read right after the start, at each poll of the watch, and once more after the exit (before the
+    container is removed), then from the engine's stats where they hold a peak. Docker removes the
+    cgroup as it handles the exit, before wait() returns, and reports no stats for an exited
+    container (engine 20.10, cgroup v1), so there the last read while the job ran is what counts:
+    a lower bound if the job used more after it. The read right after the start is what a job that
+    exits within one poll gets. None when no read worked: no cgroup at the paths below (another
+    cgroup driver or layout, a remote or rootless engine, a runner in a container without the
+    host's /sys/fs/cgroup) and no peak in the engine's stats.
+    """
 
     def __init__(self, container_id: str):
         self._paths = [
@@ -516,11 +535,51 @@ class _MemorySampler:
                 value = int(path.read_text())
             except (OSError, ValueError):
                 continue
-            self._peak = max(self._peak or 0, value)
+            self._keep(value)
             return
+
+    def finish(self, container) -> None:
+        """The last reads, once the container has exited: its cgroup if it is still there, then the
+        engine's stats."""
+        self.sample()
+        self._keep(_engine_peak(container))
 
     def peak(self) -> int | None:
         return self._peak
+
+    def _keep(self, value: int | None) -> None:
+        if value is not None:
+            self._peak = max(self._peak or 0, value)
+
+
+def _engine_peak(container, *, timeout_seconds: float = _STATS_TIMEOUT_SECONDS) -> int | None:
+    """The peak memory in the engine's stats of the container ("max_usage" on cgroup v1, "peak"
+    where an engine reports cgroup v2's memory.peak), or None.
+
+    Best effort: it never raises, and waits at most `timeout_seconds` (the read runs in a daemon
+    thread, since the client's calls take no per-call timeout and a hung engine must not hold up
+    the verdict).
+    """
+    found: list = []
+
+    def read() -> None:
+        try:
+            found.append(container.stats(stream=False))
+        except Exception:  # engine, transport or decoding errors alike: no value
+            pass
+
+    reader = threading.Thread(target=read, name="spider-container-stats", daemon=True)
+    reader.start()
+    reader.join(timeout_seconds)
+    stats = found[0] if found else None
+    memory = stats.get("memory_stats") if isinstance(stats, dict) else None
+    if not isinstance(memory, dict):
+        return None
+    for key in ("max_usage", "peak"):
+        value = memory.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _settled_logs(container, *, interval_seconds: float = 0.05, max_reads: int = 20) -> bytes:
@@ -582,9 +641,7 @@ def _failure_reason(exit_code: int | None, log_text: str) -> str:
         except ValueError:
             pass
     last = next((line.strip() for line in reversed(log_text.splitlines()) if line.strip()), "")
-    if last:
-        reason += f"; last log line: {shown(last, limit=300)}"
-    return reason
+    return with_log_line(reason, shown(last, limit=300))
 
 
 def _explain(error) -> str:

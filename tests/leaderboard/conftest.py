@@ -8,6 +8,7 @@ distinct int id `submission_id(sid)` that pages and lookups use.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,6 +23,7 @@ from challenge.release import SERIES_SUFFIX, image_path, mask_path
 from challenge.results import GROUP_LEVEL, ScoreRow
 from challenge.rules import RULES_VERSION
 from challenge.statuses import JobStatus, RowStatus, SubmissionStatus
+from challenge.text import LOG_LINE_MARK
 from submissions.records import JobRecord, SubmissionResults
 
 GROUPS = ("vertebrae", "discs", "spinal_canal")
@@ -234,3 +236,33 @@ def built_site(tmp_path_factory):
     predictions_root = write_predictions(root / "predictions", submissions)
     site = SiteInput(submissions, test_set=test_set_root, predictions=predictions_in_folder(predictions_root))
     return build_site(site, out=root / "site", config=get_ranking("final"), disclosure=PUBLIC, draws=200)
+
+
+PIXELS = "pixel values [[101 99 103] [97 100 102]]"
+"""What a hostile container prints into its log: the pixels of the hidden image it read."""
+
+
+def container_reason(case: str) -> str:
+    """A failed job's reason as the runner words it: its own words, then the container's last log line."""
+    return f"exited with code 1{LOG_LINE_MARK}RuntimeError: cannot segment /input/images/{case}.mha: {PIXELS}"
+
+
+def hostile_phase(root: Path):
+    """The synthetic phase; failed jobs' reasons quote log lines naming their case and printing pixel values,
+    jobs name their logs (written, with the same text) and outputs: (submissions, test set, predictions)."""
+    submissions = make_phase_submissions()
+    test_set = write_test_set(root / "test-set")
+    predictions = write_predictions(root / "predictions", submissions)
+    changed = []
+    for submission in submissions:
+        jobs = []
+        for job in submission.jobs:
+            output = predictions / str(submission.id) / f"{job.case}.mha"
+            log = root / "logs" / str(submission.id) / f"{job.case}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"reading /input/images/{job.case}.mha\n{PIXELS}\n", encoding="utf-8")
+            jobs.append(dataclasses.replace(
+                job, reason=container_reason(job.case) if job.failed else None, log_path=str(log),
+                output_path=str(output) if output.is_file() else None))
+        changed.append(dataclasses.replace(submission, jobs=tuple(jobs)))
+    return changed, test_set, predictions

@@ -18,10 +18,9 @@ from leaderboard.errors import LeaderboardError
 from leaderboard.leaks import case_pattern
 from leaderboard.site import PUBLIC, SiteInput, build_site
 
-from .conftest import CASES, make_phase_submissions, page_file, write_predictions, write_test_set
+from .conftest import CASES, PIXELS, container_reason, hostile_phase, make_phase_submissions, page_file
 
 HIDDEN = load_phases()["final"].disclosure
-PIXELS = "pixel values [[101 99 103] [97 100 102]]"
 
 PHASE = """
 [phases.dev]
@@ -98,33 +97,11 @@ def _case_tokens(text: str) -> list[str]:
     return [case for case in CASES if re.search(rf"(?<![A-Za-z0-9_]){re.escape(case)}(?![A-Za-z0-9_])", text, re.I)]
 
 
-def _container_reason(case: str) -> str:
-    return f"RuntimeError: cannot segment /input/images/{case}.mha: {PIXELS}"
-
-
-def _phase_data(root: Path):
-    """The synthetic phase; failed jobs' reasons name their case and print pixel values, jobs name their outputs."""
-    submissions = make_phase_submissions()
-    test_set = write_test_set(root / "test-set")
-    predictions = write_predictions(root / "predictions", submissions)
-    changed = []
-    for submission in submissions:
-        jobs = []
-        for job in submission.jobs:
-            output = predictions / str(submission.id) / f"{job.case}.mha"
-            jobs.append(dataclasses.replace(
-                job, reason=_container_reason(job.case) if job.failed else None,
-                log_path=str(root / "logs" / str(submission.id) / f"{job.case}.log"),
-                output_path=str(output) if output.is_file() else None))
-        changed.append(dataclasses.replace(submission, jobs=tuple(jobs)))
-    return changed, test_set, predictions
-
-
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
     """The same phase built as a hidden and as a public phase: (root of the inputs, hidden site, public site)."""
     root = tmp_path_factory.mktemp("disclosure")
-    submissions, test_set, predictions = _phase_data(root)
+    submissions, test_set, predictions = hostile_phase(root)
     site = SiteInput(submissions, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
     config = get_ranking("final")
     hidden = build_site(site, out=root / "hidden", config=config, disclosure=HIDDEN, draws=50)
@@ -180,7 +157,7 @@ def test_the_public_site_shows_cases_values_pictures_and_reasons_but_no_host_pat
     page = (submissions / page_file("s4")).read_text(encoding="utf-8")
     assert "case-2_t1.png" in page and list(public.out.rglob("case-*.png"))
     jobs = (submissions / page_file("s4", ".jobs.csv")).read_text(encoding="utf-8")
-    assert _container_reason("2_t1") in jobs and "2_t1" in jobs
+    assert container_reason("2_t1") in jobs and "2_t1" in jobs
     assert (submissions / page_file("s4", ".cases.csv")).is_file()
     assert list((public.out / "img" / "compare").glob("box-*.svg"))
     for path in _files(public.out):
@@ -202,7 +179,7 @@ def test_case_identifiers_match_as_whole_tokens_only():
 
 
 def _small_site(root: Path) -> SiteInput:
-    submissions, test_set, _ = _phase_data(root)
+    submissions, test_set, _ = hostile_phase(root)
     return SiteInput(submissions[:2], cases=CASES, test_set=test_set)
 
 

@@ -228,5 +228,5 @@ def test_duplicate_ids_and_foreign_folders_are_refused(tmp_path):
                    disclosure=PUBLIC, draws=5)
     target = tmp_path / "file.txt"
     target.write_text("x")
-    with pytest.raises(LeaderboardError, match="not a leaderboard site built before"):
+    with pytest.raises(LeaderboardError, match="not a leaderboard site or report built before"):
         build_site(SiteInput(submissions), out=target, config=get_ranking("final"), disclosure=PUBLIC, draws=5)

@@ -185,7 +185,7 @@ def test_cli_refuses_a_foreign_folder_and_bad_draws(registry, tmp_path, capsys):
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("keep me")
     assert main(["leaderboard", "build", "--db", registry.url, "--out", str(foreign), "--draws", "5"]) == 2
-    assert "is not a leaderboard site built before" in capsys.readouterr().err
+    assert "is not a leaderboard site or report built before" in capsys.readouterr().err
     assert (foreign / "thesis.tex").read_text() == "keep me"
     assert main(["leaderboard", "build", "--db", registry.url, "--out", str(tmp_path / "s"), "--draws", "0"]) == 2
     assert "--draws must be at least 1, found 0" in capsys.readouterr().err
@@ -229,3 +229,23 @@ def test_a_registry_at_an_older_schema_is_refused_and_left_as_it_is(registry, tm
     assert str(registry.path) in error
     assert registry.path.read_bytes() == before
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_cli_writes_a_team_report_and_the_organizer_report_of_the_hidden_phase(registry, tmp_path, capsys):
+    before = registry.path.read_bytes()
+    team, organizer = tmp_path / "team", tmp_path / "organizer"
+    assert main(["report", "team", "--team", "crashy", "--db", registry.url, "--work", str(tmp_path / "work"),
+                 "--out", str(team), "--draws", "10"]) == 0
+    printed = capsys.readouterr().out
+    assert f"team report: {team / 'index.html'}" in printed and "team report shows:" in printed
+    assert main(["report", "organizer", "--db", registry.url, "--work", str(tmp_path / "work"),
+                 "--out", str(organizer), "--draws", "10"]) == 0
+    assert f"organizer report: {organizer / 'index.html'}" in capsys.readouterr().out
+    assert registry.path.read_bytes() == before
+    assert len(list((team / "submissions").glob("*.html"))) == 1
+    assert any(organizer.rglob("case-*.png")) and not any(team.rglob("*.png"))
+    assert (organizer / "cases.html").is_file()
+    assert main(["report", "team", "--team", "nobody", "--db", registry.url, "--out", str(tmp_path / "x")]) == 2
+    assert "team 'nobody' has no submission" in capsys.readouterr().err

@@ -119,7 +119,9 @@ def test_migrations_are_packaged_with_the_code():
 
     versions = Path(db.MIGRATIONS_DIR) / "versions"
     assert (Path(db.MIGRATIONS_DIR) / "env.py").is_file()
-    assert sorted(p.name for p in versions.glob("0*.py")) == ["0001_initial.py", "0002_scoring_time_limit.py"]
+    assert sorted(p.name for p in versions.glob("0*.py")) == [
+        "0001_initial.py", "0002_scoring_time_limit.py", "0003_job_peak_memory.py"
+    ]
 
 
 def test_phases_registered_before_the_scoring_time_limit_get_the_declared_default(db_url, work_dir):
@@ -146,3 +148,57 @@ def test_phases_registered_before_the_scoring_time_limit_get_the_declared_defaul
             assert phase_of(record).scoring_time_limit_seconds == DEFAULT_SCORING_TIME_LIMIT_S == 300
     finally:
         registry.dispose()
+
+
+def _job_rows(connection) -> list[tuple]:
+    return [tuple(row) for row in connection.execute(text(
+        'SELECT id, submission_id, "case", status, reason, exit_code, seconds, attempts, log_path FROM jobs ORDER BY id'
+    ))]
+
+
+def test_jobs_recorded_before_peak_memory_keep_their_rows_and_get_none(db_url, work_dir):
+    """0002 -> 0003 adds jobs.peak_memory_bytes: every job and its run stay as they were, with no peak
+    memory; the downgrade drops the column and keeps the rows again."""
+    from alembic import command
+
+    from submissions.db import _alembic_config, create_db_engine
+    from submissions.models import Job
+
+    stamp = "'2026-01-01 00:00:00'"
+    engine = create_db_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0002")
+        connection.execute(text(f"INSERT INTO teams (id, name, created_at) VALUES (1, 'team a', {stamp})"))
+        connection.execute(text(
+            "INSERT INTO phases (id, name, description, data_dir, time_limit_seconds, memory_bytes, cpus, gpus, "
+            "pids_limit, tmp_bytes, output_limit_bytes, submission_period, scoring_time_limit_seconds, created_at, "
+            f"updated_at) VALUES (1, 'final', '', '/data', 60, 1024, 1.0, 0, 64, 1024, 1024, 'phase', 300, {stamp}, "
+            f"{stamp})"))
+        connection.execute(text(
+            "INSERT INTO submissions (id, phase_id, team_id, algorithm_name, image_digest, source, created_at, status) "
+            f"VALUES (1, 1, 1, 'algo', 'sha256:ab', 'image.tar', {stamp}, 'completed')"))
+        connection.execute(text(
+            'INSERT INTO jobs (id, submission_id, "case", status, reason, exit_code, seconds, attempts, log_path) '
+            "VALUES (1, 1, '1_t1', 'succeeded', 'valid segmentation', 0, 12.5, 1, '/work/log.txt'), "
+            "(2, 1, '1_t2', 'pending', NULL, NULL, NULL, 0, NULL)"))
+        before = _job_rows(connection)
+    engine.dispose()
+
+    registry = open_registry(db_url, work=work_dir)  # migrates to the head
+    try:
+        assert current_revision(registry.engine) == head_revision() == "0003"
+        with registry.engine.connect() as connection:
+            assert _job_rows(connection) == before
+        with registry.session() as session:
+            assert [job.peak_memory_bytes for job in session.query(Job).order_by(Job.id)] == [None, None]
+    finally:
+        registry.dispose()
+
+    engine = create_db_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0002")
+            assert "peak_memory_bytes" not in {column["name"] for column in inspect(connection).get_columns("jobs")}
+            assert _job_rows(connection) == before
+    finally:
+        engine.dispose()

@@ -55,3 +55,38 @@ def test_phase_results_by_session_registry_or_url(registry, db_url, phase, submi
 def test_unknown_phase(registry):
     with pytest.raises(UnknownRecordError, match="phase 'nope' is not registered"):
         phase_results(registry, "nope")
+
+
+def test_a_runs_peak_memory_reads_back_and_a_new_attempt_clears_it(registry, db_url, work_dir, phase, submit_fake):
+    """The runner's peak memory is stored with the run's outcome and read back by read_phase (5 GiB:
+    more than a 4-byte integer holds); a job claimed again starts without one."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from submissions import claims
+    from submissions.jobs import JobOutcome
+    from submissions.models import Job, utcnow
+    from submissions.queries import read_phase
+
+    submit_fake()
+    measured, unmeasured = claims.claim_runs(registry, "me", limit=2, lease_seconds=60)
+    peak = 5 * 1024**3
+    assert claims.record_run(registry, "me", measured.job_id, JobOutcome("failed", "exited with code 1", 1, 0.1,
+                                                                          None, None, peak), lease_seconds=60)
+    assert claims.record_run(registry, "me", unmeasured.job_id, JobOutcome("failed", "exited with code 1", 1, 0.1,
+                                                                            None, None), lease_seconds=60)
+    [submission] = read_phase(db_url, "sanity-check", work=work_dir).submissions
+    by_case = {job.case: job.peak_memory_bytes for job in submission.jobs}
+    assert (by_case[measured.case], by_case[unmeasured.case]) == (peak, None)
+    assert [value for case, value in by_case.items() if case not in (measured.case, unmeasured.case)] == [None] * 4
+
+    # A job with a peak whose lease ran out while running (set by hand) is claimed again: a new attempt.
+    with registry.session() as session, session.begin():
+        session.execute(update(Job).where(Job.id == measured.job_id).values(
+            status="running", lease_expires_at=utcnow() - dt.timedelta(seconds=1)))
+    [again] = claims.claim_runs(registry, "other", limit=1, lease_seconds=60, submission_ids=[measured.submission_id],
+                                exclude=[unmeasured.job_id])
+    assert again.job_id == measured.job_id
+    with registry.session() as session:
+        assert session.get(Job, measured.job_id).peak_memory_bytes is None
