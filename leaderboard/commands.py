@@ -34,14 +34,14 @@ def register(subparsers) -> None:
     )
     team.add_argument("--team", required=True, help="the team's name as registered")
     _add_phase_arguments(team)
-    team.set_defaults(handler=_team_report)
+    team.set_defaults(handler=_report)
     organizer = audiences.add_parser(
         "organizer", help="everything of a phase, as the phase's [organizer_report] allows (default: everything)",
         description="Write the whole site with per-case values, failure reasons and case pictures, plus every case "
                     "across submissions with the cases flagged where every submission fails.",
     )
     _add_phase_arguments(organizer)
-    organizer.set_defaults(handler=_organizer_report)
+    organizer.set_defaults(handler=_report)
 
 
 def _add_phase_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,27 +109,21 @@ def _build(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _team_report(arguments: argparse.Namespace) -> int:
-    from leaderboard.reports import build_team_report
+def _report(arguments: argparse.Namespace) -> int:
+    from leaderboard.reports import build_organizer_report, build_team_report
 
     phase, config, site = _load(arguments)
-    report = build_team_report(site, team=arguments.team, out=arguments.out, config=config,
-                               disclosure=phase.team_report, draws=arguments.draws)
-    print(f"report of team {arguments.team!r}, phase {arguments.phase!r}: {len(report.pages)} pages")
-    print(f"disclosure: {phase.team_report.describe('team report')}")
-    _print_where(report, "team report")
-    return 0
-
-
-def _organizer_report(arguments: argparse.Namespace) -> int:
-    from leaderboard.reports import build_organizer_report
-
-    phase, config, site = _load(arguments)
-    report = build_organizer_report(site, out=arguments.out, config=config, disclosure=phase.organizer_report,
-                                    draws=arguments.draws)
-    print(f"organizer report of phase {arguments.phase!r}: {len(report.pages)} pages")
-    print(f"disclosure: {phase.organizer_report.describe('organizer report')}")
-    _print_where(report, "organizer report")
+    if arguments.report_command == "team":
+        what, disclosure = "team report", phase.team_report
+        report = build_team_report(site, team=arguments.team, out=arguments.out, config=config,
+                                   disclosure=disclosure, draws=arguments.draws)
+    else:
+        what, disclosure = "organizer report", phase.organizer_report
+        report = build_organizer_report(site, out=arguments.out, config=config, disclosure=disclosure,
+                                        draws=arguments.draws)
+    print(f"{what} of phase {arguments.phase!r}: {len(report.pages)} pages")
+    print(f"disclosure: {disclosure.describe(what)}")
+    _print_where(report, what)
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from challenge.phases import Disclosure
 from leaderboard.ranked_phase import RankedPhase, not_selected_reason
 from leaderboard.ranking import Ranking, aggregate_over_cases, score_table
@@ -43,6 +45,7 @@ def _leaderboard_columns(phase: RankedPhase, ranking: Ranking) -> list[Column]:
         Column("cases_scored", "Cases scored", numeric=True),
         Column("failed_jobs", "Failed jobs", numeric=True),
         Column("submitted", "Submitted"),
+        *EFFICIENCY_COLUMNS,
     ]
     return columns
 
@@ -68,9 +71,28 @@ def _leaderboard_table(phase: RankedPhase, ranking: Ranking) -> Table:
                 column_rank = int(ranking.column_ranks[ranked_keys.index(column.key), p])
                 cell = Cell(cell.text, cell.value, extra=f"#{column_rank}")
             row.append(cell)
-        rows.append(tuple(row + progress_cells(submission, phase.cases)))
+        rows.append(tuple(row + progress_cells(submission, phase.cases) + efficiency_cells(submission)))
     return Table("leaderboard", "", tuple(_leaderboard_columns(phase, ranking)), tuple(rows),
                  caption=_LEADERBOARD_CAPTION)
+
+
+EFFICIENCY_COLUMNS = (
+    Column("median_seconds", "Median s per case", numeric=True, note="as the runner measured each job"),
+    Column("max_seconds", "Max s per case", numeric=True),
+    Column("max_peak_memory_mb", "Max peak memory (MB)", numeric=True, note="the job's cgroup peak"),
+)
+"""What a submission's jobs cost, over its jobs: aggregates, shown wherever aggregates are."""
+
+
+def efficiency_cells(submission: SubmissionResults) -> list[Cell]:
+    """Median and maximum seconds per job and the largest peak memory, over the jobs that recorded them."""
+    seconds = [job.seconds for job in submission.jobs if job.seconds is not None]
+    memory = [job.peak_memory_bytes for job in submission.jobs if job.peak_memory_bytes is not None]
+    return [
+        number(float(np.median(seconds)) if seconds else None, decimals=1),
+        number(max(seconds) if seconds else None, decimals=1),
+        number(max(memory) / 1e6 if memory else None, decimals=0),
+    ]
 
 
 def progress_cells(submission: SubmissionResults, cases: tuple[str, ...]) -> list[Cell]:

@@ -25,7 +25,7 @@ from challenge.phases import Disclosure
 from challenge.ranking import RankingConfig
 from leaderboard.breakdowns import case_info_from_name
 from leaderboard.errors import LeaderboardError
-from leaderboard.index_page import progress_cells
+from leaderboard.index_page import EFFICIENCY_COLUMNS, efficiency_cells, progress_cells
 from leaderboard.leaks import Leak, find_leaks, others_secrets, secrets_of
 from leaderboard.publish import publish
 from leaderboard.ranked_phase import GROUPS, RankedPhase, not_selected_reason, per_case_values, rank_phase
@@ -88,11 +88,11 @@ def _team_table(phase: RankedPhase, own: Sequence[SubmissionResults], disclosure
             rank_text = not_selected_reason(phase.config) if s.status.ranked else f"not ranked: {s.status.value}"
         rows.append((Cell(str(s.id), s.id, href=phase.page_of(s)), Cell(s.algorithm_name, s.algorithm_name),
                      Cell(s.status.value, s.status.value), Cell(rank_text, rank if rank is not None else 10**9),
-                     *progress_cells(s, phase.cases)))
+                     *progress_cells(s, phase.cases), *efficiency_cells(s)))
     columns = (Column("submission", "Submission", numeric=True), Column("algorithm", "Algorithm"),
                Column("status", "Status"), Column("rank", "Rank on the leaderboard"),
                Column("cases_scored", "Cases scored", numeric=True), Column("failed_jobs", "Failed jobs", numeric=True),
-               Column("submitted", "Submitted"))
+               Column("submitted", "Submitted"), *EFFICIENCY_COLUMNS)
     return Table("submissions", "", columns, tuple(rows))
 
 

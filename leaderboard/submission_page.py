@@ -124,9 +124,11 @@ def _jobs_table(submission: SubmissionResults, disclosure: Disclosure) -> Table:
         if reasons:
             reason = disclosure.reason_shown(job.reason) if job.failed else None
             row.append(Cell(reason or "", reason))
-        rows.append((*row, number(job.seconds, decimals=1)))
+        memory = None if job.peak_memory_bytes is None else job.peak_memory_bytes / 1e6
+        rows.append((*row, number(job.seconds, decimals=1), number(memory, decimals=0)))
     columns = (Column("case", "Case"), Column("status", "Status"),
-               *((Column("reason", "Reason"),) if reasons else ()), Column("seconds", "Seconds", numeric=True))
+               *((Column("reason", "Reason"),) if reasons else ()), Column("seconds", "Seconds", numeric=True),
+               Column("peak_memory_mb", "Peak memory (MB)", numeric=True))
     return Table("jobs", "", columns, tuple(rows),
                  caption="Every algorithm job of this submission; a failed job's cases take the rules' missing values.")
 

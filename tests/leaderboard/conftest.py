@@ -101,7 +101,8 @@ def synthetic_submission(
         jobs.append(JobRecord(case, JobStatus.FAILED if failed else JobStatus.SUCCEEDED,
                               "container exited with code 1: RuntimeError: out of memory" if failed else None,
                               None if failed else round(float(rng.uniform(5, 30)), 1),
-                              f"/logs/{sid}/{case}.log", 1))
+                              f"/logs/{sid}/{case}.log", 1,
+                              peak_memory_bytes=None if failed else (100 + 10 * len(jobs)) * 10**6))
         for group in GROUPS:
             for metric, (mean, spread, lower) in _METRICS.items():
                 if failed or (missing_discs and group == "discs"):

@@ -176,3 +176,68 @@ def test_site_from_the_file_system(browser_page, built_site):
     assert page.get_attribute("table[data-name=stability] thead th:nth-child(2)", "aria-sort") == "ascending"
     assert seen["errors"] == [], seen["errors"]
     assert all(url.startswith("file://") for url in seen["requests"])
+
+
+@pytest.fixture(scope="module")
+def hidden_outputs(tmp_path_factory):
+    """A hidden phase whose containers print pixels and case names into their logs, built for three audiences."""
+    from challenge.phases import load_phases
+    from challenge.ranking import get_ranking
+    from leaderboard.cases import predictions_in_folder
+    from leaderboard.reports import build_organizer_report, build_team_report
+    from leaderboard.site import SiteInput, build_site
+
+    from .conftest import CASES, hostile_phase
+
+    final = load_phases()["final"]
+    root = tmp_path_factory.mktemp("hidden-browser")
+    submissions, test_set, predictions = hostile_phase(root)
+    site = SiteInput(submissions, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
+    config = get_ranking("final")
+    return {
+        "public": build_site(site, out=root / "public", config=config, disclosure=final.disclosure, draws=10),
+        "team": build_team_report(site, team="crashy", out=root / "team", config=config,
+                                  disclosure=final.team_report, draws=10),
+        "organizer": build_organizer_report(site, out=root / "organizer", config=config,
+                                            disclosure=final.organizer_report, draws=10),
+        "submissions": submissions,
+    }
+
+
+def _visible(page, url: str) -> tuple[str, list[tuple[str, bool]]]:
+    page.goto(url, wait_until="load")
+    return page.inner_text("body"), _images_loaded(page)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_each_audience_sees_what_the_hidden_phase_allows_in_a_real_browser(browser_page, hidden_outputs):
+    from .conftest import CASES, PIXELS
+
+    page = browser_page
+    crashy = next(s for s in hidden_outputs["submissions"] if s.team == "crashy")
+    public, team, organizer = (hidden_outputs[k] for k in ("public", "team", "organizer"))
+
+    for path in sorted(public.out.rglob("*.html")):
+        text, images = _visible(page, path.as_uri())
+        assert not [case for case in CASES if case in text], path.name
+        assert PIXELS not in text and not [src for src, _ in images if "case-" in src], path.name
+
+    text, _ = _visible(page, (team.out / "index.html").as_uri())
+    assert "Private report for team crashy" in text
+    assert page.locator("table[data-name=submissions] tbody tr").count() == 1
+    text, images = _visible(page, (team.out / "submissions" / f"{crashy.id}.html").as_uri())
+    shown_cases = page.eval_on_selector_all("table[data-name=jobs] tbody tr",
+                                            "rows => rows.map(r => r.cells[0].textContent.trim())")
+    assert sorted(shown_cases) == sorted(job.case for job in crashy.jobs)
+    assert "exited with code 1" in text and PIXELS not in text
+    assert not [src for src, _ in images if "case-" in src]
+    page.screenshot(path=str(_artifacts() / "team-report-submission.png"), full_page=True)
+
+    text, images = _visible(page, (organizer.out / "submissions" / f"{crashy.id}.html").as_uri())
+    pictures = [(src, ok) for src, ok in images if "case-" in src]
+    assert pictures and all(ok for _, ok in pictures), pictures
+    assert PIXELS in text
+    text, _ = _visible(page, (organizer.out / "cases.html").as_uri())
+    assert all(case in text for case in CASES)
+    page.screenshot(path=str(_artifacts() / "organizer-cases.png"), full_page=True)

@@ -115,3 +115,22 @@ def test_a_case_is_flagged_when_every_submission_fails_or_its_mean_dice_is_low()
     low = flag_reason(np.array([0.2, 0.3, np.nan]), failed=0, submissions=3)
     assert low == f"mean Dice 0.250 below {FLAG_DICE_BELOW}"
     assert flag_reason(np.array([np.nan]), failed=0, submissions=1) == ""
+
+
+def test_efficiency_is_shown_beside_accuracy_on_the_public_site_and_per_case_in_reports(outputs):
+    import csv
+
+    _, submissions, public, team, _ = outputs
+    crashy = next(s for s in submissions if s.team == "crashy")
+    seconds = sorted(job.seconds for job in crashy.jobs if job.seconds is not None)
+    peaks = [job.peak_memory_bytes for job in crashy.jobs if job.peak_memory_bytes is not None]
+    rows = list(csv.DictReader((public.out / "index.leaderboard.csv").read_text(encoding="utf-8").splitlines()))
+    row = next(r for r in rows if r["team"] == "crashy")
+    assert float(row["max_seconds"]) == pytest.approx(max(seconds))
+    assert float(row["median_seconds"]) == pytest.approx(float(np.median(seconds)))
+    assert float(row["max_peak_memory_mb"]) == pytest.approx(max(peaks) / 1e6)
+    jobs = list(csv.DictReader((team.out / f"submissions/{crashy.id}.jobs.csv").read_text().splitlines()))
+    by_case = {job.case: job for job in crashy.jobs}
+    for job_row in jobs:
+        peak = by_case[job_row["case"]].peak_memory_bytes
+        assert (job_row["peak_memory_mb"] == "") if peak is None else float(job_row["peak_memory_mb"]) == peak / 1e6
