@@ -15,6 +15,7 @@ in) with the same pages, but each shows what its audience's disclosure allows
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
@@ -26,12 +27,12 @@ from challenge.ranking import RankingConfig
 from leaderboard.breakdowns import case_info_from_name
 from leaderboard.errors import LeaderboardError
 from leaderboard.index_page import EFFICIENCY_COLUMNS, efficiency_cells, progress_cells
-from leaderboard.leaks import Leak, find_leaks, others_secrets, secrets_of
+from leaderboard.leaks import others_secrets
 from leaderboard.publish import publish
-from leaderboard.ranked_phase import GROUPS, RankedPhase, not_selected_reason, per_case_values, rank_phase
+from leaderboard.ranked_phase import GROUPS, RankedPhase, per_case_values, rank_phase
 from leaderboard.rules_page import write_rules
-from leaderboard.site import SITE_TITLE, SiteInput, SiteReport, every_case, write_site
-from leaderboard.submission_page import write_submission_page
+from leaderboard.site import SITE_TITLE, SiteInput, SiteReport, leak_check, write_site
+from leaderboard.submission_page import rank_text, write_submission_page
 from leaderboard.tables import MISSING_TEXT, Cell, Column, Table, number
 from leaderboard.titles import SEQUENCE_TITLES
 from leaderboard.writer import SITE_NAV, PageFrame, PageWriter
@@ -58,8 +59,9 @@ def build_team_report(site: SiteInput, *, team: str, out: Path, config: RankingC
     def write(folder: Path) -> SiteReport:
         writer = PageWriter(folder, frame)
         writer.copy_static("favicon.svg")
-        index = writer.page("index.html", "report_tables.html", tables=[_team_table(phase, own, disclosure)],
-                            heading=f"Submissions of team {team}", tables_shown=[_team_table(phase, own, disclosure)],
+        table = _team_table(phase, own, disclosure)
+        index = writer.page("index.html", "report_tables.html", tables=[table], tables_shown=[table],
+                            heading=f"Submissions of team {team}",
                             notes=[disclosure.describe("this report"), *phase.warnings])
         write_rules(writer)
         for submission in own:
@@ -68,26 +70,17 @@ def build_team_report(site: SiteInput, *, team: str, out: Path, config: RankingC
         return SiteReport(folder, index, tuple(writer.pages), tuple(s.id for s in phase.ranked if s.team == team),
                           phase.warnings)
 
-    def check(folder: Path) -> list[Leak]:
-        secrets = secrets_of(disclosure, site.submissions, paths=site.paths)
-        secrets += others_secrets(others, known=[s.image_digest for s in own])
-        return find_leaks(folder, disclosure, cases=every_case(site, phase), secrets=secrets)
-
+    check = leak_check(site, phase, disclosure, others_secrets(others, known=[s.image_digest for s in own]))
     return publish(out, write, check, audience=f"report of team {team!r}").moved(Path(out))
 
 
 def _team_table(phase: RankedPhase, own: Sequence[SubmissionResults], disclosure: Disclosure) -> Table:
     rows = []
     for s in sorted(own, key=lambda s: s.created_at):
-        rank = phase.rank_of(s.id)
-        if not disclosure.ranking:
-            rank_text = "not published"
-        elif rank is not None:
-            rank_text = f"{rank} of {len(phase.ranked)}"
-        else:
-            rank_text = not_selected_reason(phase.config) if s.status.ranked else f"not ranked: {s.status.value}"
+        rank = phase.rank_of(s.id) if disclosure.ranking else None
         rows.append((Cell(str(s.id), s.id, href=phase.page_of(s)), Cell(s.algorithm_name, s.algorithm_name),
-                     Cell(s.status.value, s.status.value), Cell(rank_text, rank if rank is not None else 10**9),
+                     Cell(s.status.value, s.status.value),
+                     Cell(rank_text(phase, s, disclosure), rank if rank is not None else 10**9),
                      *progress_cells(s, phase.cases), *efficiency_cells(s)))
     columns = (Column("submission", "Submission", numeric=True), Column("algorithm", "Algorithm"),
                Column("status", "Status"), Column("rank", "Rank on the leaderboard"),
@@ -112,13 +105,9 @@ def build_organizer_report(site: SiteInput, *, out: Path, config: RankingConfig,
                     notes=[f"Each case's Dice (the mean over the structure groups) in every completed submission. A "
                            f"case is flagged when every submission failed on it or their mean Dice is below "
                            f"{FLAG_DICE_BELOW}: check its reference.", disclosure.describe("this report")])
-        return SiteReport(folder, report.index, tuple(writer.pages), report.ranked, report.warnings)
+        return dataclasses.replace(report, pages=tuple(writer.pages))
 
-    def check(folder: Path) -> list[Leak]:
-        return find_leaks(folder, disclosure, cases=every_case(site, phase),
-                          secrets=secrets_of(disclosure, site.submissions, paths=site.paths))
-
-    return publish(out, write, check, audience="organizer report").moved(Path(out))
+    return publish(out, write, leak_check(site, phase, disclosure), audience="organizer report").moved(Path(out))
 
 
 def flag_reason(case_dice: np.ndarray, failed: int, submissions: int) -> str:
@@ -135,14 +124,14 @@ def cases_table(phase: RankedPhase) -> Table:
     """A row per case: sequence, failures, Dice per completed submission, mean, and the flag; flagged cases first."""
     completed = phase.completed
     groups = [g for g in GROUPS if any(c.metric == "dice" and c.structure == g for c in phase.display)]
-    if groups:
-        dice = np.array([np.nanmean(np.stack([per_case_values(s, "dice", g, phase.cases) for g in groups]), axis=0)
-                         if phase.cases else np.zeros(0) for s in completed]).reshape(len(completed), len(phase.cases))
-    else:
-        dice = np.full((len(completed), len(phase.cases)), np.nan)
+    dice = np.full((len(completed), len(phase.cases)), np.nan)
+    for i, s in enumerate(completed):
+        if groups and phase.cases:
+            dice[i] = np.nanmean(np.stack([per_case_values(s, "dice", g, phase.cases) for g in groups]), axis=0)
+    succeeded = [{job.case for job in s.jobs if not job.failed} for s in completed]
     rows = []
     for k, case in enumerate(phase.cases):
-        failed = sum(1 for s in completed if not any(j.case == case and not j.failed for j in s.jobs))
+        failed = sum(1 for cases in succeeded if case not in cases)
         flag = flag_reason(dice[:, k], failed, len(completed))
         finite = dice[:, k][np.isfinite(dice[:, k])]
         sequence = case_info_from_name(case).sequence or ""

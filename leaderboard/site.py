@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from challenge.phases import Disclosure
 from challenge.ranking import RankingConfig
@@ -20,7 +20,7 @@ from leaderboard.breakdowns_page import write_breakdowns
 from leaderboard.cases import CaseFiles, PredictionLocator
 from leaderboard.compare_page import write_compare
 from leaderboard.index_page import write_index
-from leaderboard.leaks import Leak, find_leaks, secrets_of
+from leaderboard.leaks import Leak, Secret, find_leaks, secrets_of
 from leaderboard.publish import publish
 from leaderboard.ranked_phase import RankedPhase, page_name, rank_phase
 from leaderboard.rules_page import write_rules
@@ -94,17 +94,21 @@ def build_site(site: SiteInput, *, out: Path, config: RankingConfig, disclosure:
     def write(folder: Path) -> SiteReport:
         return write_site(site, phase, PageWriter(folder, frame), disclosure)
 
-    def check(folder: Path) -> list[Leak]:
-        return find_leaks(folder, disclosure, cases=every_case(site, phase),
-                          secrets=secrets_of(disclosure, site.submissions, paths=site.paths))
-
-    report = publish(out, write, check, audience=f"phase {config.phase!r} public site")
+    report = publish(out, write, leak_check(site, phase, disclosure), audience=f"phase {config.phase!r} public site")
     return report.moved(Path(out))
 
 
-def every_case(site: SiteInput, phase: RankedPhase) -> set[str]:
-    """The phase's cases and every case a submission has a job or a row of: all names a leak check looks for."""
-    return set(phase.cases).union(*(s.cases for s in site.submissions))
+def leak_check(site: SiteInput, phase: RankedPhase, disclosure: Disclosure,
+               more: Sequence[Secret] = ()) -> Callable[[Path], list[Leak]]:
+    """The check of a written folder against `disclosure`: the case names of the phase and of every
+    submission's jobs and rows, the host paths, the containers' text, and `more` secrets."""
+    cases = set(phase.cases).union(*(s.cases for s in site.submissions))
+
+    def check(folder: Path) -> list[Leak]:
+        secrets = [*secrets_of(disclosure, site.submissions, paths=site.paths), *more]
+        return find_leaks(folder, disclosure, cases=cases, secrets=secrets)
+
+    return check
 
 
 def write_site(site: SiteInput, phase: RankedPhase, writer: PageWriter, disclosure: Disclosure) -> SiteReport:

@@ -83,7 +83,7 @@ def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: Su
     metric = headline_metric(phase.display)
     worst = _worst_cases(phase, submission, files, place, disclosure) if disclosure.case_names else []
     writer.page(relative, "submission.html", tables=[t for t in (jobs, cases, levels) if t], submission=submission,
-                submitted=date_text(submission.created_at), rank_text=_rank_text(phase, submission, disclosure),
+                submitted=date_text(submission.created_at), rank_text=rank_text(phase, submission, disclosure),
                 job_summary=_job_summary(submission), jobs=jobs, cases=cases, levels=levels,
                 per_level_means=levels is not None and not disclosure.case_values,
                 box_plots=_box_plots(phase, per_case, place) if disclosure.case_values else [],
@@ -91,10 +91,13 @@ def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: Su
                 worst_metric=metric_title(metric), warnings=_warnings(phase, submission))
 
 
-def _rank_text(phase: RankedPhase, submission: SubmissionResults, disclosure: Disclosure) -> str:
+def rank_text(phase: RankedPhase, submission: SubmissionResults, disclosure: Disclosure) -> str:
+    """The submission's rank as its page and a team's report show it: '3 of 12', or why it has none."""
     if not disclosure.ranking:
         return "not published"
     rank = phase.rank_of(submission.id)
+    if rank is None and not submission.status.ranked:
+        return f"not ranked: {submission.status.value}"
     if rank is None:
         return f"not ranked ({not_selected_reason(phase.config)})"
     return f"{rank} of {len(phase.ranked)}"

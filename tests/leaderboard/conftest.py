@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,6 +25,8 @@ from challenge.results import GROUP_LEVEL, ScoreRow
 from challenge.rules import RULES_VERSION
 from challenge.statuses import JobStatus, RowStatus, SubmissionStatus
 from challenge.text import LOG_LINE_MARK
+from leaderboard.cases import predictions_in_folder
+from leaderboard.site import SiteInput, SiteReport
 from submissions.records import JobRecord, SubmissionResults
 
 GROUPS = ("vertebrae", "discs", "spinal_canal")
@@ -248,9 +251,9 @@ def container_reason(case: str) -> str:
     return f"exited with code 1{LOG_LINE_MARK}RuntimeError: cannot segment /input/images/{case}.mha: {PIXELS}"
 
 
-def hostile_phase(root: Path):
-    """The synthetic phase; failed jobs' reasons quote log lines naming their case and printing pixel values,
-    jobs name their logs (written, with the same text) and outputs: (submissions, test set, predictions)."""
+def hostile_site(root: Path) -> SiteInput:
+    """The synthetic phase with its test set and stored predictions; failed jobs' reasons quote log lines naming
+    their case and printing pixel values, jobs name their logs (written, with the same text) and outputs."""
     submissions = make_phase_submissions()
     test_set = write_test_set(root / "test-set")
     predictions = write_predictions(root / "predictions", submissions)
@@ -266,4 +269,33 @@ def hostile_phase(root: Path):
                 job, reason=container_reason(job.case) if job.failed else None, log_path=str(log),
                 output_path=str(output) if output.is_file() else None))
         changed.append(dataclasses.replace(submission, jobs=tuple(jobs)))
-    return changed, test_set, predictions
+    return SiteInput(changed, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
+
+
+@dataclass(frozen=True)
+class Audiences:
+    """One phase built for its three audiences under the packaged 'final' phase's disclosures."""
+
+    site: SiteInput
+    public: SiteReport
+    team: SiteReport
+    organizer: SiteReport
+
+
+def build_audiences(root: Path, *, team: str, draws: int) -> Audiences:
+    """The hostile phase (hostile_site) as the hidden phase 'final' shows it: public site, `team`'s report and the
+    organizer's report, each in its folder under `root`."""
+    from challenge.phases import load_phases
+    from challenge.ranking import get_ranking
+    from leaderboard.reports import build_organizer_report, build_team_report
+    from leaderboard.site import build_site
+
+    final, config, site = load_phases()["final"], get_ranking("final"), hostile_site(root)
+    return Audiences(
+        site,
+        build_site(site, out=root / "public", config=config, disclosure=final.disclosure, draws=draws),
+        build_team_report(site, team=team, out=root / "team", config=config, disclosure=final.team_report,
+                          draws=draws),
+        build_organizer_report(site, out=root / "organizer", config=config, disclosure=final.organizer_report,
+                               draws=draws),
+    )

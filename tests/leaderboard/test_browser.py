@@ -181,27 +181,11 @@ def test_site_from_the_file_system(browser_page, built_site):
 @pytest.fixture(scope="module")
 def hidden_outputs(tmp_path_factory):
     """A hidden phase whose containers print pixels and case names into their logs, built for three audiences."""
-    from challenge.phases import load_phases
-    from challenge.ranking import get_ranking
-    from leaderboard.cases import predictions_in_folder
-    from leaderboard.reports import build_organizer_report, build_team_report
-    from leaderboard.site import SiteInput, build_site
+    from .conftest import build_audiences
 
-    from .conftest import CASES, hostile_phase
-
-    final = load_phases()["final"]
-    root = tmp_path_factory.mktemp("hidden-browser")
-    submissions, test_set, predictions = hostile_phase(root)
-    site = SiteInput(submissions, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
-    config = get_ranking("final")
-    return {
-        "public": build_site(site, out=root / "public", config=config, disclosure=final.disclosure, draws=10),
-        "team": build_team_report(site, team="crashy", out=root / "team", config=config,
-                                  disclosure=final.team_report, draws=10),
-        "organizer": build_organizer_report(site, out=root / "organizer", config=config,
-                                            disclosure=final.organizer_report, draws=10),
-        "submissions": submissions,
-    }
+    built = build_audiences(tmp_path_factory.mktemp("hidden-browser"), team="crashy", draws=10)
+    return {"public": built.public, "team": built.team, "organizer": built.organizer,
+            "submissions": built.site.submissions}
 
 
 def _visible(page, url: str) -> tuple[str, list[tuple[str, bool]]]:

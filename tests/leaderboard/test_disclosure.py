@@ -13,12 +13,11 @@ from challenge.errors import ConfigError
 from challenge.phases import Disclosure, load_phases
 from challenge.ranking import get_ranking
 from challenge.statuses import JobStatus
-from leaderboard.cases import predictions_in_folder
 from leaderboard.errors import LeaderboardError
 from leaderboard.leaks import case_pattern
 from leaderboard.site import PUBLIC, SiteInput, build_site
 
-from .conftest import CASES, PIXELS, container_reason, hostile_phase, make_phase_submissions, page_file
+from .conftest import CASES, PIXELS, container_reason, hostile_site, make_phase_submissions, page_file
 
 HIDDEN = load_phases()["final"].disclosure
 
@@ -101,8 +100,7 @@ def _case_tokens(text: str) -> list[str]:
 def sites(tmp_path_factory):
     """The same phase built as a hidden and as a public phase: (root of the inputs, hidden site, public site)."""
     root = tmp_path_factory.mktemp("disclosure")
-    submissions, test_set, predictions = hostile_phase(root)
-    site = SiteInput(submissions, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
+    site = hostile_site(root)
     config = get_ranking("final")
     hidden = build_site(site, out=root / "hidden", config=config, disclosure=HIDDEN, draws=50)
     public = build_site(site, out=root / "public", config=config, disclosure=PUBLIC, draws=50)
@@ -179,8 +177,8 @@ def test_case_identifiers_match_as_whole_tokens_only():
 
 
 def _small_site(root: Path) -> SiteInput:
-    submissions, test_set, _ = hostile_phase(root)
-    return SiteInput(submissions[:2], cases=CASES, test_set=test_set)
+    site = hostile_site(root)
+    return dataclasses.replace(site, submissions=site.submissions[:2], predictions=None)
 
 
 def test_a_page_that_prints_a_case_identifier_fails_the_build_and_leaves_nothing(tmp_path, monkeypatch):

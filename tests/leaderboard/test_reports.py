@@ -11,12 +11,11 @@ import pytest
 
 from challenge.phases import load_phases
 from challenge.ranking import get_ranking
-from leaderboard.cases import predictions_in_folder
 from leaderboard.errors import LeaderboardError
-from leaderboard.reports import FLAG_DICE_BELOW, build_organizer_report, build_team_report, flag_reason
-from leaderboard.site import SiteInput, build_site
+from leaderboard.reports import FLAG_DICE_BELOW, build_team_report, flag_reason
+from leaderboard.site import SiteInput
 
-from .conftest import CASES, PIXELS, hostile_phase, submission_id
+from .conftest import CASES, PIXELS, build_audiences, submission_id
 
 FINAL = load_phases()["final"]
 
@@ -25,15 +24,8 @@ FINAL = load_phases()["final"]
 def outputs(tmp_path_factory):
     """The hidden phase built three ways: (inputs root, submissions, public site, crashy's report, organizer report)."""
     root = tmp_path_factory.mktemp("reports")
-    submissions, test_set, predictions = hostile_phase(root)
-    site = SiteInput(submissions, cases=CASES, test_set=test_set, predictions=predictions_in_folder(predictions))
-    config = get_ranking("final")
-    public = build_site(site, out=root / "public", config=config, disclosure=FINAL.disclosure, draws=20)
-    team = build_team_report(site, team="crashy", out=root / "team", config=config, disclosure=FINAL.team_report,
-                             draws=20)
-    organizer = build_organizer_report(site, out=root / "organizer", config=config,
-                                       disclosure=FINAL.organizer_report, draws=20)
-    return root, submissions, public, team, organizer
+    built = build_audiences(root, team="crashy", draws=20)
+    return root, built.site.submissions, built.public, built.team, built.organizer
 
 
 def _texts(out: Path) -> dict[str, str]:
