@@ -370,9 +370,10 @@ def _ending(container, job: _JobContext, began: float, memory: _MemorySampler) -
 
 def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
     """The job's status and reason from how it ended; a clean exit gets its output checked."""
-    def ended(status: JobStatus, reason: str, prediction_path: Path | None = None) -> JobResult:
+    def ended(status: JobStatus, reason: str, prediction_path: Path | None = None,
+              peak_memory_bytes: int | None = ending.peak_memory_bytes) -> JobResult:
         return JobResult(job.case, status, reason, ending.exit_code, ending.seconds, job.log_path, job.image_id,
-                         prediction_path, ending.peak_memory_bytes)
+                         prediction_path, peak_memory_bytes)
 
     exit_code, phase = ending.exit_code, job.phase
     if ending.size_reason is not None:
@@ -383,9 +384,12 @@ def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
                      f"did not finish within the time limit of {phase.time_limit_seconds} s and was killed")
     limit = format_size(phase.memory_bytes)
     if ending.state.get("OOMKilled"):
+        # The cgroup's OOM killer acts only once the job's charge reached its limit, often within
+        # one poll (a hog fills 256 MB in milliseconds), so the reads may have missed the peak.
         return ended(JobStatus.OUT_OF_MEMORY,
                      f"a process was killed for using more than the memory limit of {limit} (swap is not "
-                     f"granted; exit code {exit_code}); reduce memory use, e.g. infer in smaller patches")
+                     f"granted; exit code {exit_code}); reduce memory use, e.g. infer in smaller patches",
+                     peak_memory_bytes=phase.memory_bytes)
     if exit_code == 137:
         # SIGKILL that the runner did not send and the engine did not flag: in practice the
         # kernel's OOM killer (the flag can be lost); the reason says how sure this is.
@@ -515,7 +519,8 @@ class _MemorySampler:
     cgroup as it handles the exit, before wait() returns, and reports no stats for an exited
     container (engine 20.10, cgroup v1), so there the last read while the job ran is what counts:
     a lower bound if the job used more after it. The read right after the start is what a job that
-    exits within one poll gets. None when no read worked: no cgroup at the paths below (another
+    exits within one poll gets. A job the engine flags as killed for its memory limit reached that
+    limit, and gets it as its peak (see `_verdict`). None when no read worked: no cgroup at the paths below (another
     cgroup driver or layout, a remote or rootless engine, a runner in a container without the
     host's /sys/fs/cgroup) and no peak in the engine's stats.
     """
