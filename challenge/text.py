@@ -49,4 +49,5 @@ def shown_block(text: str, *, limit: int) -> str:
     breaks kept; only the last `limit` characters are kept."""
     if len(text) > limit:
         text = text[-limit:]
-    return "\n".join(shown(line, limit=len(line) + 1) for line in text.replace("\r\n", "\n").split("\n"))
+    # An undecodable byte is shown as 4 characters ('\\xff'): a line never grows beyond 4 times its length.
+    return "\n".join(shown(line, limit=4 * len(line) + 3) for line in text.replace("\r\n", "\n").split("\n"))

@@ -104,6 +104,15 @@ def secrets_of(disclosure: Disclosure, submissions: Sequence[SubmissionResults],
     return found
 
 
+def host_folders(submissions: Sequence[SubmissionResults], *, paths: Mapping[str, str | Path | None]) -> list[str]:
+    """The host folders a page may name no path in: each of `paths` (as given and resolved), and the
+    folders shared by every job's log and output paths (the registry's work folder)."""
+    forms = [form for path in paths.values() if path is not None for form in _path_forms(path)]
+    job_forms = [form for submission in submissions for job in submission.jobs
+                 for path in (job.log_path, job.output_path) if path for form in _path_forms(path)]
+    return forms + _common_folders(job_forms)
+
+
 def others_secrets(others: Sequence[SubmissionResults], *, known: Iterable[str] = ()) -> list[Secret]:
     """What of other teams' submissions a team's report must not hold: their image digests and failure
     reasons (text in `known`, e.g. the team's own digests, is left out)."""

@@ -64,9 +64,10 @@ def build_team_report(site: SiteInput, *, team: str, out: Path, config: RankingC
                             heading=f"Submissions of team {team}",
                             notes=[disclosure.describe("this report"), *phase.warnings])
         write_rules(writer)
+        folders = site.host_folders
         for submission in own:
             if submission.status.ranked:
-                write_submission_page(writer, phase, submission, site.files, disclosure)
+                write_submission_page(writer, phase, submission, site.files, disclosure, host_folders=folders)
         return SiteReport(folder, index, tuple(writer.pages), tuple(s.id for s in phase.ranked if s.team == team),
                           phase.warnings)
 

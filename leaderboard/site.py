@@ -20,7 +20,7 @@ from leaderboard.breakdowns_page import write_breakdowns
 from leaderboard.cases import CaseFiles, PredictionLocator
 from leaderboard.compare_page import write_compare
 from leaderboard.index_page import write_index
-from leaderboard.leaks import Leak, Secret, find_leaks, secrets_of
+from leaderboard.leaks import Leak, Secret, find_leaks, host_folders, secrets_of
 from leaderboard.publish import publish
 from leaderboard.ranked_phase import RankedPhase, page_name, rank_phase
 from leaderboard.rules_page import write_rules
@@ -58,6 +58,11 @@ class SiteInput:
     def paths(self) -> dict[str, Path | None]:
         """The absolute paths the build was given, by what each is: never shown to any audience."""
         return {"the test set folder": self.test_set}
+
+    @property
+    def host_folders(self) -> list[str]:
+        """The host folders a page shows as '<host path>' wherever it quotes a job's log."""
+        return host_folders(self.submissions, paths=self.paths)
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,8 @@ def write_site(site: SiteInput, phase: RankedPhase, writer: PageWriter, disclosu
     write_rules(writer)
     write_compare(writer, phase, disclosure)
     write_breakdowns(writer, phase, catalog, disclosure)
+    folders = site.host_folders
     for submission in phase.completed:
-        write_submission_page(writer, phase, submission, site.files, disclosure)
+        write_submission_page(writer, phase, submission, site.files, disclosure, host_folders=folders)
     return SiteReport(writer.root, index, tuple(writer.pages), tuple(s.id for s in phase.ranked),
                       phase.warnings + catalog.warnings)

@@ -15,6 +15,7 @@ from challenge.results import ScoreRow
 from leaderboard import plots
 from leaderboard.breakdowns import case_info_from_name
 from leaderboard.cases import CaseFiles, WorstCase, case_picture, worst_cases
+from leaderboard.job_logs import write_job_log
 from leaderboard.ranked_phase import (
     GROUPS,
     RankedPhase,
@@ -64,15 +65,22 @@ class _Place:
 
 
 def write_submission_page(writer: PageWriter, phase: RankedPhase, submission: SubmissionResults,
-                          files: CaseFiles, disclosure: Disclosure) -> None:
+                          files: CaseFiles, disclosure: Disclosure, *, host_folders: Sequence[str] = ()) -> None:
     """What of a single case the page shows follows `disclosure`: without case names, jobs are counted per
-    status and levels averaged over cases; no worst cases, no per-case values, no container text."""
+    status and levels averaged over cases; no worst cases, no per-case values, no container text. Where
+    it allows job logs, each job's log gets a page (leaderboard.job_logs), with `host_folders` hidden."""
     relative = phase.page_of(submission)
     if relative is None:
         raise ValueError(f"submission {submission.id} is {submission.status.value}: only completed ones have a page")
     place = _Place(writer.root, relative)
     per_case = {c.key: per_case_values(submission, c.metric, c.structure, phase.cases) for c in phase.display}
-    jobs = _jobs_table(submission, disclosure) if disclosure.case_names else _job_counts(submission)
+    if disclosure.case_names:
+        logs = {job.case: link(writer.root / page, place.page_dir)
+                for job in submission.jobs if disclosure.job_logs
+                and (page := write_job_log(writer, submission, job, host_folders=host_folders)) is not None}
+        jobs = _jobs_table(submission, disclosure, logs)
+    else:
+        jobs = _job_counts(submission)
     cases = _cases_table(submission, phase, per_case) if disclosure.case_values else None
     if disclosure.case_values:
         levels: Table | None = _levels_table(submission)
@@ -117,8 +125,9 @@ def _job_summary(submission: SubmissionResults) -> str:
     return f"{len(submission.jobs)} jobs, {sum(1 for job in submission.jobs if job.failed)} failed"
 
 
-def _jobs_table(submission: SubmissionResults, disclosure: Disclosure) -> Table:
-    """A row per job. Never its log's path (a host path); of its failure reason what `disclosure` allows."""
+def _jobs_table(submission: SubmissionResults, disclosure: Disclosure, logs: dict[str, str]) -> Table:
+    """A row per job. Never its log's path (a host path); of its failure reason what `disclosure` allows;
+    a link to its log's page where `logs` (case -> link from this page) has one."""
     reasons = disclosure.failure_reasons or disclosure.job_logs
     rows = []
     for job in sorted(submission.jobs, key=lambda j: j.case):
@@ -128,10 +137,14 @@ def _jobs_table(submission: SubmissionResults, disclosure: Disclosure) -> Table:
             reason = disclosure.reason_shown(job.reason) if job.failed else None
             row.append(Cell(reason or "", reason))
         memory = None if job.peak_memory_bytes is None else job.peak_memory_bytes / 1e6
-        rows.append((*row, number(job.seconds, decimals=1), number(memory, decimals=0)))
+        row += [number(job.seconds, decimals=1), number(memory, decimals=0)]
+        if logs:
+            href = logs.get(job.case)
+            row.append(Cell("log" if href else "", href, href=href))
+        rows.append(tuple(row))
     columns = (Column("case", "Case"), Column("status", "Status"),
                *((Column("reason", "Reason"),) if reasons else ()), Column("seconds", "Seconds", numeric=True),
-               Column("peak_memory_mb", "Peak memory (MB)", numeric=True))
+               Column("peak_memory_mb", "Peak memory (MB)", numeric=True), *((Column("log", "Log"),) if logs else ()))
     return Table("jobs", "", columns, tuple(rows),
                  caption="Every algorithm job of this submission; a failed job's cases take the rules' missing values.")
 

@@ -253,7 +253,8 @@ def container_reason(case: str) -> str:
 
 def hostile_site(root: Path) -> SiteInput:
     """The synthetic phase with its test set and stored predictions; failed jobs' reasons quote log lines naming
-    their case and printing pixel values, jobs name their logs (written, with the same text) and outputs."""
+    their case and printing pixel values, jobs name their logs (written, with the same text, a host path the
+    runner's line names and markup) and outputs."""
     submissions = make_phase_submissions()
     test_set = write_test_set(root / "test-set")
     predictions = write_predictions(root / "predictions", submissions)
@@ -264,7 +265,8 @@ def hostile_site(root: Path) -> SiteInput:
             output = predictions / str(submission.id) / f"{job.case}.mha"
             log = root / "logs" / str(submission.id) / f"{job.case}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"reading /input/images/{job.case}.mha\n{PIXELS}\n", encoding="utf-8")
+            log.write_text(f"[spider] engine error: bind source {root / 'work'} failed\nreading "
+                           f"/input/images/{job.case}.mha\n{PIXELS}\n<script>alert(1)</script>\n", encoding="utf-8")
             jobs.append(dataclasses.replace(
                 job, reason=container_reason(job.case) if job.failed else None, log_path=str(log),
                 output_path=str(output) if output.is_file() else None))
