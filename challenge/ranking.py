@@ -31,6 +31,29 @@ _COLUMN_REQUIRED = ("metric", "structure", "direction")
 _COLUMN_OPTIONAL = ("missing_value",)
 
 
+JOB = "job"
+"""The `structure` of a job measure's column: what the runner measured of a case's job, not a label group."""
+
+
+@dataclass(frozen=True)
+class JobMeasure:
+    """What the runner measures of every job, rankable as a column (lower is better): `job_field` of the
+    job's record times `scale`, for a case whose job succeeded (a failed job's case is missing)."""
+
+    name: str
+    title: str
+    unit: str
+    job_field: str
+    scale: float
+    decimals: int
+
+
+JOB_MEASURES = {measure.name: measure for measure in (
+    JobMeasure("seconds", "Seconds per case", "s", "seconds", 1.0, 1),
+    JobMeasure("peak_memory_mb", "Peak memory per case", "MB", "peak_memory_bytes", 1e-6, 0),
+)}
+
+
 @dataclass(frozen=True)
 class RankedColumn:
     """One ranked column: a metric of one structure group and which way is better."""
@@ -66,6 +89,7 @@ class RankingConfig:
     def describe(self) -> str:
         """The method in one sentence, for the leaderboard page."""
         names = "; ".join(
+            f"{JOB_MEASURES[c.metric].title} ({c.direction} is better)" if c.structure == JOB else
             f"{METRICS[c.metric].title} of {c.structure.replace('_', ' ')} ({c.direction} is better)"
             for c in self.columns
         )
@@ -110,9 +134,12 @@ def _column(index: int, table: Any, where: str) -> RankedColumn:
         )
     check_keys(table, required=_COLUMN_REQUIRED, optional=_COLUMN_OPTIONAL, where=what)
     metric = table["metric"]
+    if isinstance(metric, str) and metric in JOB_MEASURES:
+        return _job_column(metric, table, what)
     if not isinstance(metric, str) or metric not in METRICS:
         raise ConfigError(
-            f"{what}: metric must be one of the scoring rules' metrics {sorted(METRICS)}, found {metric!r}"
+            f"{what}: metric must be one of the scoring rules' metrics {sorted(METRICS)} or a job measure "
+            f"{sorted(JOB_MEASURES)}, found {metric!r}"
         )
     direction = _choice(table["direction"], DIRECTIONS, f"{what}: direction")
     declared = METRICS[metric].direction.value
@@ -127,6 +154,18 @@ def _column(index: int, table: Any, where: str) -> RankedColumn:
         direction=direction,
         missing_value=None if missing_value is None else _number(missing_value, f"{what}: missing_value"),
     )
+
+
+def _job_column(metric: str, table: Mapping[str, Any], what: str) -> RankedColumn:
+    if table["structure"] != JOB:
+        raise ConfigError(f"{what}: the job measure {metric} has structure {JOB!r}, found {table['structure']!r}")
+    if table["direction"] != "lower":
+        raise ConfigError(
+            f"{what}: direction of the job measure {metric} must be 'lower', found {table['direction']!r}"
+        )
+    missing_value = table.get("missing_value")
+    missing = None if missing_value is None else _number(missing_value, f"{what}: missing_value")
+    return RankedColumn(metric=metric, structure=JOB, direction="lower", missing_value=missing)
 
 
 def ranking_from_mapping(phase: str, table: Mapping[str, Any], *, source: str = "ranking") -> RankingConfig:

@@ -8,9 +8,9 @@ from typing import Sequence
 import numpy as np
 
 from challenge import labels, rules
-from challenge.ranking import RankedColumn, RankingConfig
+from challenge.ranking import JOB, RankedColumn, RankingConfig
 from leaderboard.errors import LeaderboardError
-from leaderboard.ranking import Ranking, rank, score_table, select_per_team
+from leaderboard.ranking import Ranking, job_measure_values, rank, score_table, select_per_team
 from leaderboard.stability import Stability, bootstrap
 from submissions.records import SubmissionResults
 
@@ -33,9 +33,13 @@ def not_selected_reason(config: RankingConfig) -> str:
 
 
 def per_case_values(submission: SubmissionResults, metric: str, structure: str, cases: Sequence[str]) -> np.ndarray:
-    """The submission's whole-group values of `metric` of `structure` in `cases` order (NaN where none)."""
-    found = {row.case: row.value for row in submission.rows
-             if row.is_group and row.metric == metric and row.structure == structure and row.has_value}
+    """The submission's whole-group values of `metric` of `structure` in `cases` order (NaN where none);
+    a job measure's values from its jobs."""
+    if structure == JOB:
+        found: dict[str, float] = job_measure_values(submission, metric)
+    else:
+        found = {row.case: row.value for row in submission.rows
+                 if row.is_group and row.metric == metric and row.structure == structure and row.has_value}
     return np.array([float(found[case]) if case in found else np.nan for case in cases])
 
 

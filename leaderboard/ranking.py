@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from challenge.ranking import RankedColumn, RankingConfig
+from challenge.ranking import JOB, JOB_MEASURES, RankedColumn, RankingConfig
 from leaderboard.errors import LeaderboardError
 from submissions.records import SubmissionResults
 
@@ -69,10 +69,23 @@ class Ranking:
         return tuple(self.submission_ids[i] for i in order)
 
 
+def job_measure_values(submission: SubmissionResults, metric: str) -> dict[str, float]:
+    """The job measure `metric` (challenge.ranking.JOB_MEASURES) by case, for the cases whose job
+    succeeded and recorded it: a failed job's case has no value, as it has no scores."""
+    measure = JOB_MEASURES[metric]
+    found = {}
+    for job in submission.jobs:
+        value = getattr(job, measure.job_field)
+        if not job.failed and value is not None:
+            found[job.case] = float(value) * measure.scale
+    return found
+
+
 def score_table(
     submissions: Sequence[SubmissionResults], columns: Sequence[RankedColumn], *, cases: Sequence[str] | None = None
 ) -> ScoreTable:
-    """The per-case values of `columns` for each submission, from its whole-group result rows.
+    """The per-case values of `columns` for each submission, from its whole-group result rows (a job
+    measure's column from its jobs: `job_measure_values`).
 
     `cases` defaults to every case any submission has a job or a result for: a case one
     submission lacks is missing (NaN) for it, never dropped. A row whose value is NaN is missing.
@@ -94,8 +107,14 @@ def score_table(
             k = case_index.get(row.case)
             if c is not None and k is not None:
                 values[c, s, k] = float(row.value)
+        for c, column in enumerate(columns):
+            if column.structure == JOB:
+                for case, value in job_measure_values(submission, column.metric).items():
+                    if case in case_index:
+                        values[c, s, case_index[case]] = value
     found = {(row.metric, row.structure) for s in submissions for row in s.rows if row.is_group}
-    absent = [f"{c.metric} {c.structure}" for c in columns if (c.metric, c.structure) not in found]
+    absent = [f"{c.metric} {c.structure}" for c in columns
+              if c.structure != JOB and (c.metric, c.structure) not in found]
     if absent and any(s.rows for s in submissions):
         known = ", ".join(sorted(f"{m} {st}" for m, st in found))
         raise LeaderboardError(

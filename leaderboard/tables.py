@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from challenge.ranking import JOB_MEASURES
 from challenge.rules import METRICS
 
 TABLE_SCHEMA_VERSION = 1
@@ -72,6 +73,8 @@ def number(value: float | None, *, decimals: int = 3, suffix: str = "") -> Cell:
 
 
 def metric_decimals(metric: str) -> int:
+    if metric in JOB_MEASURES:
+        return JOB_MEASURES[metric].decimals
     spec = METRICS.get(metric)
     return 2 if spec is not None and spec.unit == "mm" else 3
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from challenge.ranking import RankedColumn
+from challenge.ranking import JOB, JOB_MEASURES, RankedColumn
 from challenge.release import SEQUENCES
 from challenge.rules import METRICS
 
@@ -16,15 +16,17 @@ def group_title(structure: str) -> str:
 
 
 def metric_title(metric: str) -> str:
-    """The rules' title of a metric with its unit: 'HD95 (mm)'; an unknown metric as named."""
-    spec = METRICS.get(metric)
+    """The rules' title of a metric (or a job measure's) with its unit: 'HD95 (mm)'; an unknown metric as named."""
+    spec = METRICS.get(metric) or JOB_MEASURES.get(metric)
     if spec is None:
         return metric
     return f"{spec.title} ({spec.unit})" if spec.unit else spec.title
 
 
 def column_title(column: RankedColumn) -> str:
-    """A results column in words: 'Dice spinal canal'."""
+    """A results column in words: 'Dice spinal canal', 'Seconds per case (s)'."""
+    if column.structure == JOB:
+        return metric_title(column.metric)
     return f"{metric_title(column.metric)} {group_title(column.structure)}"
 
 

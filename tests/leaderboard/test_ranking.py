@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from challenge.ranking import RankedColumn
+from challenge.statuses import JobStatus
 from leaderboard.errors import LeaderboardError
 from leaderboard.ranking import holm, rank, rank_keys, score_table, select_per_team
 
@@ -219,3 +220,25 @@ def test_a_row_without_a_value_is_missing_like_an_absent_row():
     table, ranking = ranked(config(DICE_V), with_nan)
     assert np.isnan(table.values[0, 0, 1])
     assert list(ranking.ranks) == list(ranked(config(DICE_V), absent)[1].ranks) == [3, 2, 1]
+
+
+def test_a_job_measure_ranks_by_the_jobs_and_a_failed_job_is_missing():
+    """Equal Dice, ranked by seconds per case as a second column: the faster submission wins; a failed job's case
+    has no seconds (not the few it took to crash), so a crash never makes a submission fast."""
+    dice = {("dice", "discs"): [0.9, 0.9]}
+    fast, slow, crashed = (submission_from_values(sid, dice) for sid in ("fast", "slow", "crash"))
+    fast = dataclasses.replace(fast, jobs=tuple(dataclasses.replace(j, seconds=10.0) for j in fast.jobs))
+    slow = dataclasses.replace(slow, jobs=tuple(dataclasses.replace(j, seconds=20.0) for j in slow.jobs))
+    crashed = dataclasses.replace(crashed, jobs=(
+        dataclasses.replace(crashed.jobs[0], seconds=15.0),
+        dataclasses.replace(crashed.jobs[1], status=JobStatus.FAILED, seconds=0.1)))
+    cfg = config(("dice", "discs", "higher"), ("seconds", "job", "lower"), method="mean-rank")
+    table = score_table([fast, slow, crashed], cfg.columns)
+    assert table.values[1].tolist()[0] == [10.0, 10.0] and table.values[1][2][0] == 15.0
+    assert math.isnan(table.values[1][2][1])
+    result = rank(table, cfg)
+    assert [result.rank_of(s.id) for s in (fast, slow, crashed)] == [1, 2, 3]
+    memory = score_table([dataclasses.replace(fast, jobs=tuple(
+        dataclasses.replace(j, peak_memory_bytes=250_000_000) for j in fast.jobs))],
+        [RankedColumn("peak_memory_mb", "job", "lower")])
+    assert memory.values[0, 0].tolist() == [250.0, 250.0]

@@ -38,6 +38,10 @@ def test_shipped_rankings_cover_declared_phases():
         ({"method": "score", "columns": [DICE_DISCS, {**DICE_DISCS, "structure": "vertebrae"}]},
          r"exactly one column, found 2"),
         ({"significance_level": 1.5}, r"significance_level must be between 0 and 1, found 1.5"),
+        ({"columns": [{"metric": "seconds", "structure": "discs", "direction": "lower"}]},
+         r"columns\[0\]: the job measure seconds has structure 'job', found 'discs'"),
+        ({"columns": [{"metric": "peak_memory_mb", "structure": "job", "direction": "higher"}]},
+         r"direction of the job measure peak_memory_mb must be 'lower', found 'higher'"),
         ({"bootstrap_draws": 0}, r"bootstrap_draws must be an integer in 1..100000, found 0"),
         ({"bootstrap_seed": -1}, r"bootstrap_seed must be a non-negative integer"),
         ({"colums": []}, r"unknown key\(s\) \['colums'\]"),
@@ -61,3 +65,11 @@ def test_missing_key_and_unknown_phase(tmp_path):
     path.write_text("[ranking.final\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_rankings(path)
+
+
+def test_a_job_measure_is_a_rankable_column():
+    config = ranking_from_mapping("final", {**GOOD, "columns": [
+        DICE_DISCS, {"metric": "seconds", "structure": "job", "direction": "lower", "missing_value": 600}]})
+    seconds = config.columns[1]
+    assert (seconds.metric, seconds.structure, seconds.missing_value) == ("seconds", "job", 600.0)
+    assert "Seconds per case (lower is better)" in config.describe()

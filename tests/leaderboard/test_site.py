@@ -230,3 +230,26 @@ def test_duplicate_ids_and_foreign_folders_are_refused(tmp_path):
     target.write_text("x")
     with pytest.raises(LeaderboardError, match="not a leaderboard site or report built before"):
         build_site(SiteInput(submissions), out=target, config=get_ranking("final"), disclosure=PUBLIC, draws=5)
+
+
+def test_a_phase_ranked_by_seconds_shows_it_as_a_ranked_column_and_per_case(tmp_path):
+    from challenge.ranking import JOB, RankedColumn
+
+    final = get_ranking("final")
+    config = dataclasses.replace(final, columns=(*final.columns, RankedColumn("seconds", JOB, "lower")))
+    submissions = make_phase_submissions()
+    report = build_site(SiteInput(submissions, cases=CASES), out=tmp_path / "site", config=config,
+                        disclosure=PUBLIC, draws=5)
+    index = (report.out / "index.html").read_text(encoding="utf-8")
+    assert "Seconds per case (s)" in index and "Seconds per case (lower is better)" in index
+    rows = list(csv.DictReader((report.out / "index.leaderboard.csv").read_text(encoding="utf-8").splitlines()))
+    crashy = next(s for s in submissions if s.team == "crashy")
+    other = next(s for s in submissions if s.team == "no-discs")
+    row = next(r for r in rows if r["team"] == "no-discs")
+    assert float(row["seconds_job"]) == pytest.approx(np.mean([job.seconds for job in other.jobs]), abs=1e-3)
+    # A case without a result makes the aggregate missing (the worst rank of the column), as for every column.
+    assert next(r for r in rows if r["team"] == "crashy")["seconds_job"] == ""
+    cases = list(csv.DictReader((report.out / "submissions" / f"{crashy.id}.cases.csv").read_text(
+        encoding="utf-8").splitlines()))
+    by_case = {r["case"]: r["seconds_job"] for r in cases}
+    assert by_case["2_t1"] == "" and float(by_case["1_t1"]) == next(j.seconds for j in crashy.jobs if j.case == "1_t1")
