@@ -51,3 +51,13 @@ def shown_block(text: str, *, limit: int) -> str:
         text = text[-limit:]
     # An undecodable byte is shown as 4 characters ('\\xff'): a line never grows beyond 4 times its length.
     return "\n".join(shown(line, limit=4 * len(line) + 3) for line in text.replace("\r\n", "\n").split("\n"))
+
+
+SPREADSHEET_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet run a CSV cell as a formula (OWASP's list)."""
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell of a published CSV that a spreadsheet shows as text, never runs: one starting
+    like a formula gets a leading apostrophe. Only for text: numbers are written as numbers."""
+    return "'" + text if text.startswith(SPREADSHEET_FORMULA_STARTS) else text

@@ -23,6 +23,7 @@ import numpy as np
 from challenge import rules
 from challenge.results import ScoreRow
 from challenge.statuses import CaseStatus
+from challenge.text import spreadsheet_safe
 from evaluation.profiles import metric_spec
 
 SCHEMA_VERSION = 1
@@ -179,7 +180,8 @@ def cases_csv_text(report: ScoreReport) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CASES_COLUMNS)
     for row in report.rows:
-        writer.writerow((row.case, row.structure, row.level, row.metric, number_text(row.value), row.status.value))
+        writer.writerow((spreadsheet_safe(row.case), row.structure, row.level, row.metric, number_text(row.value),
+                         row.status.value))
     return buffer.getvalue()
 
 

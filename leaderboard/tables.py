@@ -12,6 +12,7 @@ from typing import Sequence
 
 from challenge.ranking import JOB_MEASURES
 from challenge.rules import METRICS
+from challenge.text import spreadsheet_safe
 
 TABLE_SCHEMA_VERSION = 1
 MISSING_TEXT = "—"
@@ -93,13 +94,20 @@ def _data_value(cell: Cell) -> object:
     return _plain(cell.value) if cell.value is not None else (None if cell.text == MISSING_TEXT else cell.text)
 
 
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
+
+
 def table_csv(table: Table) -> str:
-    """The table as CSV: a header of column keys, missing values empty."""
+    """The table as CSV: a header of column keys, missing values empty, text that a spreadsheet would
+    run as a formula (a team named '=HYPERLINK(...)') neutralised (challenge.text.spreadsheet_safe)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column.key for column in table.columns])
     for row in table.rows:
-        writer.writerow(["" if (v := _data_value(cell)) is None else v for cell in row])
+        writer.writerow([_csv_value(_data_value(cell)) for cell in row])
     return buffer.getvalue()
 
 

@@ -34,3 +34,14 @@ def test_undecodable_bytes_from_the_file_system_are_shown_escaped():
 def test_shown_cuts_long_text():
     assert shown("x" * 1000, limit=10) == "xxxxxxx..."
     assert len(shown("y" * 10_000)) == 500
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+    ("+1", "'+1"), ("-cmd", "'-cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("\tTAB", "'\tTAB"), ("\rCR", "'\rCR"),
+    ("team a", "team a"), ("", ""), ("a=b", "a=b"),
+])
+def test_a_csv_text_cell_that_a_spreadsheet_would_run_is_neutralised(text, expected):
+    from challenge.text import spreadsheet_safe
+
+    assert spreadsheet_safe(text) == expected

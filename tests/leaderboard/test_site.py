@@ -253,3 +253,16 @@ def test_a_phase_ranked_by_seconds_shows_it_as_a_ranked_column_and_per_case(tmp_
         encoding="utf-8").splitlines()))
     by_case = {r["case"]: r["seconds_job"] for r in cases}
     assert by_case["2_t1"] == "" and float(by_case["1_t1"]) == next(j.seconds for j in crashy.jobs if j.case == "1_t1")
+
+
+def test_a_team_named_like_a_formula_is_text_in_the_csv_and_as_written_elsewhere(tmp_path):
+    formula = '=HYPERLINK("http://evil.example","click")'
+    submissions = [dataclasses.replace(s, team=formula) if s.team == "crashy" else s for s in make_phase_submissions()]
+    report = build_site(SiteInput(submissions, cases=CASES), out=tmp_path / "site", config=get_ranking("final"),
+                        disclosure=PUBLIC, draws=5)
+    teams = [row["team"] for row in _csv(report.out / "index.leaderboard.csv")]
+    assert "'" + formula in teams and formula not in teams
+    numbers = [row["dice_vertebrae"] for row in _csv(report.out / "index.leaderboard.csv")]
+    assert all(not n.startswith("'") for n in numbers)
+    document = json.loads((report.out / "index.leaderboard.json").read_text(encoding="utf-8"))
+    assert formula in [row["team"] for row in document["rows"]]
