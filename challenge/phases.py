@@ -54,6 +54,10 @@ _NEED_CASE_NAMES = ("case_values", "case_pictures", "failure_reasons", "job_logs
 DEFAULT_MIN_BREAKDOWN_CASES = 5
 DEFAULT_SCORING_TIME_LIMIT_S = 300
 """Seconds scoring one case may take (`scoring_time_limit_seconds`) when a phase does not declare it."""
+DEFAULT_IMAGE_LIMIT_BYTES = 10 * 1000**3
+"""Largest submitted image (`image_limit`: the tarball and its unpacked layers): grand-challenge's 10 GB."""
+DEFAULT_MAX_IMAGE_LAYERS = 125
+"""Most layers a submitted image may have (`max_image_layers`; Docker's overlay storage stops near 128)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,9 @@ class Phase:
     scoring_time_limit_seconds: int = DEFAULT_SCORING_TIME_LIMIT_S
     """Wall clock for scoring one case's prediction; a case whose scoring takes longer is invalid
     (challenge.rules.SCORING_GUARD_RULE)."""
+    image_limit_bytes: int = DEFAULT_IMAGE_LIMIT_BYTES
+    """Largest submitted image tarball, and largest total of its unpacked files."""
+    max_image_layers: int = DEFAULT_MAX_IMAGE_LAYERS
 
     def with_overrides(self, *, time_limit_seconds: int | None = None, memory: str | int | None = None) -> "Phase":
         """A copy with a different time or memory limit (for local experiments)."""
@@ -168,7 +175,7 @@ class Phase:
 
 _REQUIRED = ("time_limit_seconds", "memory", "cpus", "gpus", "network", "pids_limit", "tmp_size", "output_limit")
 _OPTIONAL = ("description", "max_submissions", "submission_period", "test_data", *AUDIENCES,
-             "scoring_time_limit_seconds")
+             "scoring_time_limit_seconds", "image_limit", "max_image_layers")
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -223,6 +230,9 @@ def phase_from_mapping(name: str, table: Mapping[str, Any], *, source: str = "ph
         team_report=disclosures["team_report"],
         organizer_report=disclosures["organizer_report"],
         scoring_time_limit_seconds=scoring_time_limit,
+        image_limit_bytes=parse_size(table.get("image_limit", DEFAULT_IMAGE_LIMIT_BYTES), what=f"{where}: image_limit"),
+        max_image_layers=_positive_int(table.get("max_image_layers", DEFAULT_MAX_IMAGE_LAYERS),
+                                       f"{where}: max_image_layers"),
     )
 
 

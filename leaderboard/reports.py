@@ -36,6 +36,7 @@ from leaderboard.submission_page import rank_text, write_submission_page
 from leaderboard.tables import MISSING_TEXT, Cell, Column, Table, number
 from leaderboard.titles import SEQUENCE_TITLES
 from leaderboard.writer import SITE_NAV, PageFrame, PageWriter
+from submissions.names import team_key
 from submissions.records import SubmissionResults
 
 FLAG_DICE_BELOW = 0.5
@@ -47,10 +48,11 @@ ORGANIZER_NAV = (*SITE_NAV[:-1], ("cases.html", "Cases"), SITE_NAV[-1])
 def build_team_report(site: SiteInput, *, team: str, out: Path, config: RankingConfig, disclosure: Disclosure,
                       draws: int | None = None, now: datetime | None = None) -> SiteReport:
     """Write `team`'s report of the phase into `out`: its submissions only, as `disclosure` allows."""
-    own = [s for s in site.submissions if s.team == team]
+    own = [s for s in site.submissions if team_key(s.team) == team_key(team)]
     if not own:
         raise LeaderboardError(f"team {team!r} has no submission in phase {config.phase!r}; teams with one: "
                                f"{sorted({s.team for s in site.submissions})}")
+    team = own[0].team  # as the registry stores it: `team` may be typed in another case or spacing
     others = [s for s in site.submissions if s.team != team]
     phase = rank_phase(site.submissions, config, cases=site.cases, draws=draws)
     frame = PageFrame.of(config, title=SITE_TITLE, now=now or datetime.now(timezone.utc), nav=TEAM_NAV,

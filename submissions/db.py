@@ -55,10 +55,27 @@ def resolve_work_dir(work: Path | str | None = None, *, create: bool = True) -> 
     if not create:
         return path
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_FOLDER_MODE)
     except OSError as error:
         raise RegistryError(f"cannot create the work folder {path}: {error.strerror}") from error
+    make_private(path, PRIVATE_FOLDER_MODE)
     return path
+
+
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Give `path` `mode` (no access for group and others) when this user owns it. The work folder
+    holds copies of the hidden test set, the submitted images and every job's output: nobody but the
+    harness's user may read it (the containers see only what is mounted for them)."""
+    try:
+        status = path.stat()
+        if status.st_uid == os.geteuid() and status.st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError as error:
+        raise RegistryError(f"cannot make {path} private to this user: {error.strerror}") from error
 
 
 def resolve_url(db: str | None, *, work_dir: Path) -> str:
@@ -82,6 +99,9 @@ def create_db_engine(url: str) -> Engine:
         if database in ("", ":memory:"):
             raise RegistryError("an in-memory SQLite database cannot be shared by engines; give a file path")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Created private before SQLite opens it (its journal and WAL files take the database's mode).
+        os.close(os.open(database, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE))
+        make_private(Path(database), PRIVATE_FILE_MODE)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         _configure_sqlite(engine)
         return engine

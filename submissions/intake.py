@@ -3,7 +3,8 @@
 Rules a submission must pass (each refusal raises an IntakeError subclass that says which):
 - the phase is registered (`spider phase set`);
 - team and algorithm names are 1-200 characters without control characters; they are stored
-  exactly as given and never used in a path, a shell command or unescaped HTML;
+  exactly as given and never used in a path, a shell command or unescaped HTML; a team is
+  identified by its name's `submissions.names.team_key` ("TeamA" and "teama " are one team);
 - the team has not submitted the same image digest to this phase before;
 - the team has fewer than the phase's `max_submissions` submissions in the current period:
   the last 24 hours ("day"), the last 7 days ("week") or the whole phase ("phase").
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,8 @@ from submissions.errors import (
 )
 from submissions.images import ImagePinner, docker_pinner
 from submissions.models import Case, Job, PhaseRecord, Submission, Team, utcnow
+from submissions.names import check_name, team_key
 
-MAX_NAME_LENGTH = 200
 PERIOD_WINDOWS = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7), "phase": None}
 
 
@@ -74,6 +74,8 @@ def phase_of(record: PhaseRecord) -> Phase:
         max_submissions=record.max_submissions,
         submission_period=record.submission_period,
         scoring_time_limit_seconds=record.scoring_time_limit_seconds,
+        image_limit_bytes=record.image_limit_bytes,
+        max_image_layers=record.max_image_layers,
     )
 
 
@@ -159,6 +161,8 @@ def _copy_limits(record: PhaseRecord, phase: Phase) -> None:
     record.max_submissions = phase.max_submissions
     record.submission_period = phase.submission_period
     record.scoring_time_limit_seconds = phase.scoring_time_limit_seconds
+    record.image_limit_bytes = phase.image_limit_bytes
+    record.max_image_layers = phase.max_image_layers
 
 
 def _submission_count(session: Session, phase_id: int, *, team_id: int | None = None, since=None) -> int:
@@ -168,18 +172,6 @@ def _submission_count(session: Session, phase_id: int, *, team_id: int | None = 
     if since is not None:
         query = query.where(Submission.created_at > since)
     return int(session.scalar(query) or 0)
-
-
-def check_name(value: str, *, what: str) -> str:
-    """`value` unchanged if it is an acceptable team or algorithm name, else an IntakeError."""
-    if not isinstance(value, str) or not value.strip():
-        raise IntakeError(f"{what} must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise IntakeError(f"{what} must be at most {MAX_NAME_LENGTH} characters, found {len(value)}")
-    control = sorted({f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
-    if control:
-        raise IntakeError(f"{what} must not hold control or format characters, found {', '.join(control)}")
-    return value
 
 
 def submit(
@@ -208,7 +200,7 @@ def submit(
         try:
             return _insert_submission(registry, team, name, phase_name, pinned, image, now)
         except IntegrityError as error:
-            if attempt == 2 or "uq_teams_name" not in str(error.orig) and "teams.name" not in str(error.orig):
+            if attempt == 2 or "uq_teams_key" not in str(error.orig) and "teams.key" not in str(error.orig):
                 raise IntakeError(f"the submission could not be stored: {error.orig}") from error
     raise AssertionError("unreachable")
 
@@ -218,7 +210,7 @@ def _insert_submission(registry, team, name, phase_name, pinned, source, now) ->
         record = session.scalar(select(PhaseRecord).where(PhaseRecord.name == phase_name).with_for_update())
         if record is None:
             raise UnknownRecordError(f"phase {phase_name!r} is not registered")
-        team_row = session.scalar(select(Team).where(Team.name == team))
+        team_row = session.scalar(select(Team).where(Team.key == team_key(team)))
         if team_row is None:
             team_row = Team(name=team, created_at=now)
             session.add(team_row)

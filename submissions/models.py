@@ -21,9 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from challenge.phases import DEFAULT_SCORING_TIME_LIMIT_S
+from challenge.phases import DEFAULT_IMAGE_LIMIT_BYTES, DEFAULT_MAX_IMAGE_LAYERS, DEFAULT_SCORING_TIME_LIMIT_S
 from challenge.results import ScoreRow
 from challenge.statuses import CaseStatus, JobStatus, RowStatus, SubmissionStatus
+from submissions.names import team_key
 from submissions.records import JobRecord
 
 
@@ -93,13 +94,15 @@ class Base(DeclarativeBase):
 
 
 class Team(Base):
-    """A participating team; `name` is stored exactly as given and never used in a path."""
+    """A participating team; `name` is stored exactly as first given and never used in a path; `key`
+    (submissions.names.team_key of the name) is its identity."""
 
     __tablename__ = "teams"
-    __table_args__ = (UniqueConstraint("name", name="uq_teams_name"),)
+    __table_args__ = (UniqueConstraint("name", name="uq_teams_name"), Index("uq_teams_key", "key", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    key: Mapped[str] = mapped_column(Text, default=lambda context: team_key(context.get_current_parameters()["name"]))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -123,6 +126,8 @@ class PhaseRecord(Base):
     max_submissions: Mapped[int | None] = mapped_column(Integer, nullable=True)
     submission_period: Mapped[str] = mapped_column(String(16))
     scoring_time_limit_seconds: Mapped[int] = mapped_column(Integer, default=DEFAULT_SCORING_TIME_LIMIT_S)
+    image_limit_bytes: Mapped[int] = mapped_column(BigInteger, default=DEFAULT_IMAGE_LIMIT_BYTES)
+    max_image_layers: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_IMAGE_LAYERS)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -72,6 +72,13 @@ def test_an_unknown_team_is_refused_with_the_teams_that_have_submissions(outputs
     assert not (tmp_path / "r").exists()
 
 
+def test_a_team_is_found_whatever_the_spelling(outputs, tmp_path):
+    _, submissions, _, _, _ = outputs
+    report = build_team_report(SiteInput(submissions, cases=CASES), team=" CRASHY", out=tmp_path / "r",
+                               config=get_ranking("final"), disclosure=FINAL.team_report, draws=5)
+    assert "Private report for team crashy" in report.index.read_text(encoding="utf-8")
+
+
 def test_a_team_report_that_would_hold_another_teams_data_is_not_written(outputs, tmp_path):
     """The leak check of a team report is itself tested: a team whose algorithm is named by another's digest."""
     import dataclasses

@@ -73,7 +73,8 @@ def test_migrations_create_exactly_the_models_schema(db_url, work_dir):
 def test_opening_again_is_a_no_op_and_keeps_data(db_url, work_dir):
     first = open_registry(db_url, work=work_dir)
     with first.engine.begin() as connection:
-        connection.execute(text("INSERT INTO teams (name, created_at) VALUES ('kept', '2026-01-01 00:00:00')"))
+        connection.execute(text(
+            "INSERT INTO teams (name, key, created_at) VALUES ('kept', 'kept', '2026-01-01 00:00:00')"))
     first.dispose()
     second = open_registry(db_url, work=work_dir)
     try:
@@ -120,7 +121,7 @@ def test_migrations_are_packaged_with_the_code():
     versions = Path(db.MIGRATIONS_DIR) / "versions"
     assert (Path(db.MIGRATIONS_DIR) / "env.py").is_file()
     assert sorted(p.name for p in versions.glob("0*.py")) == [
-        "0001_initial.py", "0002_scoring_time_limit.py", "0003_job_peak_memory.py"
+        "0001_initial.py", "0002_scoring_time_limit.py", "0003_job_peak_memory.py", "0004_team_key_image_limits.py"
     ]
 
 
@@ -186,7 +187,7 @@ def test_jobs_recorded_before_peak_memory_keep_their_rows_and_get_none(db_url, w
 
     registry = open_registry(db_url, work=work_dir)  # migrates to the head
     try:
-        assert current_revision(registry.engine) == head_revision() == "0003"
+        assert current_revision(registry.engine) == head_revision()
         with registry.engine.connect() as connection:
             assert _job_rows(connection) == before
         with registry.session() as session:
@@ -202,3 +203,72 @@ def test_jobs_recorded_before_peak_memory_keep_their_rows_and_get_none(db_url, w
             assert _job_rows(connection) == before
     finally:
         engine.dispose()
+
+
+def test_teams_registered_before_the_team_key_get_one_and_colliding_names_stay_separate(db_url, work_dir):
+    """0003 -> 0004: every team gets its key; two old teams whose names now share a key are not merged
+    (the later one's key carries its id), phases get the image limits' defaults; the downgrade keeps the rows."""
+    from alembic import command
+
+    from challenge.phases import DEFAULT_IMAGE_LIMIT_BYTES, DEFAULT_MAX_IMAGE_LAYERS
+    from submissions.db import _alembic_config, create_db_engine
+    from submissions.models import PhaseRecord, Team
+
+    stamp = "'2026-01-01 00:00:00'"
+    engine = create_db_engine(db_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0003")
+        connection.execute(text(f"INSERT INTO teams (id, name, created_at) VALUES (1, 'Team A', {stamp}), "
+                                f"(2, 'team a ', {stamp}), (3, 'Other', {stamp})"))
+        connection.execute(text(
+            "INSERT INTO phases (id, name, description, data_dir, time_limit_seconds, memory_bytes, cpus, gpus, "
+            "pids_limit, tmp_bytes, output_limit_bytes, submission_period, scoring_time_limit_seconds, created_at, "
+            f"updated_at) VALUES (1, 'final', '', '/data', 60, 1024, 1.0, 0, 64, 1024, 1024, 'phase', 300, {stamp}, "
+            f"{stamp})"))
+    engine.dispose()
+
+    registry = open_registry(db_url, work=work_dir)
+    try:
+        with registry.session() as session:
+            assert [(t.name, t.key) for t in session.query(Team).order_by(Team.id)] == [
+                ("Team A", "team a"), ("team a ", "team a#2"), ("Other", "other")]
+            phase = session.query(PhaseRecord).one()
+            assert (phase.image_limit_bytes, phase.max_image_layers) == (DEFAULT_IMAGE_LIMIT_BYTES,
+                                                                         DEFAULT_MAX_IMAGE_LAYERS)
+    finally:
+        registry.dispose()
+    engine = create_db_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0003")
+            assert connection.execute(text("SELECT name FROM teams ORDER BY id")).scalars().all() == [
+                "Team A", "team a ", "Other"]
+    finally:
+        engine.dispose()
+
+
+def test_the_work_folder_and_the_sqlite_file_are_private_to_the_harness_user(tmp_path):
+    """They hold the hidden test set's copies, the images and every output: mode 0700 and 0600, also for a
+    work folder that existed with wider modes; the journal SQLite writes takes the database's mode."""
+    import stat
+
+    work = tmp_path / "work"
+    work.mkdir(mode=0o755)
+    work.chmod(0o755)
+    registry = open_registry(work=work)
+    try:
+        with registry.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO teams (name, key, created_at) VALUES ('kept', 'kept', '2026-01-01 00:00:00')"))
+        assert stat.S_IMODE(work.stat().st_mode) == 0o700
+        database = work / "registry.sqlite"
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600
+        for companion in work.glob("registry.sqlite-*"):
+            assert stat.S_IMODE(companion.stat().st_mode) & 0o077 == 0, companion
+    finally:
+        registry.dispose()
+    fresh = open_registry(work=tmp_path / "fresh" / "work")
+    try:
+        assert stat.S_IMODE((tmp_path / "fresh" / "work").stat().st_mode) == 0o700
+    finally:
+        fresh.dispose()

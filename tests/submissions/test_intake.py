@@ -127,6 +127,32 @@ def test_limit_per_phase_counts_all_time(registry, phase, hidden_set, submit_fak
         assert session.query(Submission).count() == 1  # the refused one left nothing behind
 
 
+def test_one_team_whatever_the_spelling_one_quota_shown_as_first_written(registry, phase, hidden_set, submit_fake):
+    """NFKC, trimmed, case-folded: a trailing space, another case or full-width letters buy no submission."""
+    set_phase(registry, "sanity-check", data_dir=hidden_set, max_submissions=2, per="phase")
+    first = submit_fake("TeamA")
+    second = submit_fake("teama ")
+    with pytest.raises(SubmissionLimitError, match="this team has made 2"):
+        submit_fake("\uff34\uff45\uff41\uff4d\uff21")  # full-width "TeamA"
+    with pytest.raises(SubmissionLimitError):
+        submit_fake("  TEAMA")
+    with registry.session() as session:
+        teams = session.query(Team).all()
+        assert [(t.name, t.key) for t in teams] == [("TeamA", "teama")]
+        assert {session.get(Submission, r.id).team_id for r in (first, second)} == {teams[0].id}
+    assert second.team == "teama "  # the receipt echoes what was typed; pages show the stored name
+    submit_fake("Team B")  # another team is another quota
+
+
+def test_team_key_normalises_unicode_space_and_case():
+    from submissions.names import team_key
+
+    assert team_key("  Team\u00a0 A ") == team_key("team a") == "team a"
+    assert team_key("\uff34\uff25\uff21\uff2d") == "team"
+    assert team_key("Stra\u00dfe") == team_key("STRASSE")
+    assert team_key("team a") != team_key("team b")
+
+
 HOSTILE_NAMES = [
     "../../etc/passwd",
     "team; rm -rf / #",
