@@ -90,22 +90,24 @@ def count_from_sacrum(values_zyx: np.ndarray, grid: Geometry) -> np.ndarray:
     superior = superior_direction(grid)
 
     discs = _discs(disc_mask, spacing_zyx, superior)
-    vertebra_components, vertebra_sizes = _components(vertebra_mask)
-    vertebra_voxels = [np.argwhere(vertebra_components == k) for k in range(1, len(vertebra_sizes))]
-    discs = _from_lowest_lumbar_disc(discs, values_zyx, vertebra_voxels, spacing_zyx)
+    vertebra_components, _sizes = _components(vertebra_mask)
+    vertebra_voxels = np.argwhere(vertebra_mask)  # every vertebra voxel, in one pass
+    components = vertebra_components[tuple(vertebra_voxels.T)]
+    discs = _from_lowest_lumbar_disc(discs, values_zyx, vertebra_voxels * spacing_zyx)
     disc_levels = _levels_with_gaps(np.array([disc.height for disc in discs]))
 
     result = np.where(labelled & ~(spine & canal), 0, values_zyx).astype(values_zyx.dtype)
     for disc, level in zip(discs, disc_levels, strict=True):
         result[tuple(disc.voxels.T)] = labels.disc_value(min(level, labels.MAX_LEVEL))
-    for voxels in vertebra_voxels:
-        voxel_levels = _levels_above(voxels * spacing_zyx, discs, disc_levels)
-        levels_here = _component_levels(voxel_levels)
-        partial_here = partial_mask[tuple(voxels.T)]
-        for level in np.unique(levels_here[levels_here > 0]):
-            piece = levels_here == level
-            offset = labels.PARTIAL_VERTEBRA_OFFSET if partial_here[piece].mean() > 0.5 else 0
-            result[tuple(voxels[piece].T)] = min(int(level), labels.MAX_LEVEL) + offset
+    if len(vertebra_voxels):
+        levels_here = _component_levels(components, _levels_above(vertebra_voxels * spacing_zyx, discs, disc_levels))
+        # A piece is a component's voxels of one level: partial when most of its voxels are.
+        pieces = components * (int(levels_here.max()) + 1) + levels_here
+        partial_share = (np.bincount(pieces, weights=partial_mask[tuple(vertebra_voxels.T)])
+                         / np.maximum(np.bincount(pieces), 1))
+        offset = np.where(partial_share[pieces] > 0.5, labels.PARTIAL_VERTEBRA_OFFSET, 0)
+        named = levels_here > 0
+        result[tuple(vertebra_voxels[named].T)] = np.minimum(levels_here[named], labels.MAX_LEVEL) + offset[named]
     return result
 
 
@@ -148,23 +150,37 @@ def _components(mask: np.ndarray, *, full_connectivity: bool = False) -> tuple[n
 
 
 def _discs(disc_mask: np.ndarray, spacing_zyx: np.ndarray, superior: np.ndarray) -> list[Disc]:
-    """The discs among the disc voxels, bottom first (step 1 of the module's docstring)."""
+    """The discs among the disc voxels, bottom first (step 2 of the module's docstring).
+
+    A few passes over the disc voxels whatever their number of pieces: each piece's height from
+    one weighted count, the grouping by height on those numbers alone, the voxels of the kept
+    groups gathered by one sort.
+    """
     components, sizes = _components(disc_mask)
-    pieces = [np.argwhere(components == k) for k in range(1, len(sizes))]
-    heights = [float((piece * spacing_zyx).mean(axis=0) @ superior) for piece in pieces]
-    groups: list[list[int]] = []
+    voxels = np.argwhere(disc_mask)
+    owner = components[tuple(voxels.T)]
+    summed = np.bincount(owner, weights=(voxels * spacing_zyx) @ superior, minlength=len(sizes))[1:]
+    heights = summed / np.maximum(sizes[1:], 1)
+    group_of = np.zeros(len(sizes), dtype=np.int64)  # component -> group (1-based; 0 for outside)
+    volumes: list[int] = []
+    group_weight = group_sum = 0.0
     for index in np.argsort(heights):
-        if groups:
-            group = groups[-1]
-            weights = [len(pieces[i]) for i in group]
-            if abs(heights[index] - np.average([heights[i] for i in group], weights=weights)) < SAME_DISC_MM:
-                group.append(int(index))
-                continue
-        groups.append([int(index)])
-    volumes = [sum(len(pieces[i]) for i in group) for group in groups]
-    kept = [np.concatenate([pieces[i] for i in group]) for group, volume in zip(groups, volumes, strict=True)
-            if volume >= MIN_DISC_FRACTION * max(volumes)]
-    return _without_extra_discs([_disc(voxels, spacing_zyx, superior) for voxels in kept], spacing_zyx, superior)
+        size, height = int(sizes[index + 1]), float(heights[index])
+        if volumes and abs(height - group_sum / group_weight) < SAME_DISC_MM:
+            volumes[-1] += size
+            group_weight, group_sum = group_weight + size, group_sum + size * height
+        else:
+            volumes.append(size)
+            group_weight, group_sum = float(size), size * height
+        group_of[index + 1] = len(volumes)
+    if not volumes:
+        return []
+    kept = [g + 1 for g, volume in enumerate(volumes) if volume >= MIN_DISC_FRACTION * max(volumes)]
+    groups = group_of[owner]
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(len(volumes) + 2))
+    discs = [_disc(voxels[order[bounds[g]:bounds[g + 1]]], spacing_zyx, superior) for g in kept]
+    return _without_extra_discs(discs, spacing_zyx, superior)
 
 
 def _disc(voxels: np.ndarray, spacing_zyx: np.ndarray, superior: np.ndarray) -> Disc:
@@ -219,9 +235,7 @@ def _mid_plane_normal(points_mm: np.ndarray, superior: np.ndarray) -> np.ndarray
     return normal if normal @ superior > 0 else -normal
 
 
-def _from_lowest_lumbar_disc(
-    discs: list[Disc], values: np.ndarray, vertebra_voxels: list[np.ndarray], spacing_zyx: np.ndarray
-) -> list[Disc]:
+def _from_lowest_lumbar_disc(discs: list[Disc], values: np.ndarray, vertebra_points_mm: np.ndarray) -> list[Disc]:
     """The discs from L5/S1 upwards (step 3): the one the network calls L5/S1, or else the
     lowest one with a vertebra on it."""
     if len(discs) < 2:
@@ -230,10 +244,9 @@ def _from_lowest_lumbar_disc(
     candidates = [k for k, disc in enumerate(discs) if votes[k] >= MIN_ANCHOR_VOTE * len(disc.voxels)]
     if candidates:
         return discs[max(candidates, key=lambda k: votes[k]):]
-    if not vertebra_voxels:
+    if not len(vertebra_points_mm):
         return discs
-    points_mm = np.concatenate(vertebra_voxels) * spacing_zyx
-    between = _levels_above(points_mm, discs, list(range(1, len(discs) + 1)))
+    between = _levels_above(vertebra_points_mm, discs, list(range(1, len(discs) + 1)))
     on_disc = np.bincount(between, minlength=len(discs) + 1)[1:]  # vertebra voxels resting on each disc
     typical = float(np.median(on_disc))
     first = next((k for k, volume in enumerate(on_disc) if volume >= MIN_VERTEBRA_ON_DISC * typical), 0)
@@ -266,10 +279,12 @@ def _levels_above(points_mm: np.ndarray, discs: list[Disc], disc_levels: list[in
     return levels
 
 
-def _component_levels(voxel_levels: np.ndarray) -> np.ndarray:
-    """One level for the whole component, or each voxel's own when it spans several levels."""
-    counts = np.bincount(voxel_levels)
-    main = int(np.argmax(counts))
-    if counts[main] < MERGED_SHARE * len(voxel_levels):
-        return voxel_levels
-    return np.full_like(voxel_levels, main)
+def _component_levels(components: np.ndarray, voxel_levels: np.ndarray) -> np.ndarray:
+    """Per voxel: its component's main level, or its own where the component spans several levels
+    (its main level holds less than MERGED_SHARE of it). One count over (component, level) pairs."""
+    width = int(voxel_levels.max()) + 1
+    counts = np.bincount(components * width + voxel_levels,
+                         minlength=(int(components.max()) + 1) * width).reshape(-1, width)
+    main = np.argmax(counts, axis=1)
+    merged = counts[np.arange(len(counts)), main] < MERGED_SHARE * counts.sum(axis=1)
+    return np.where(merged[components], voxel_levels, main[components])

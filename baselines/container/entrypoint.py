@@ -15,7 +15,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from baselines.errors import InputContractError
-from baselines.infer import load_exported, predict_image
+from baselines.infer import available_cpus, load_exported, predict_image
 from challenge import contract
 from challenge.errors import SpiderError
 from challenge.images import read_image
@@ -67,6 +67,9 @@ def run(input_root: Path, output_root: Path, model_dir: Path, *, threads: int | 
         image = read_image(image_path)
     except SpiderError as error:
         raise InputContractError(f"{error}.\n{contract.describe()}") from error
+    threads = threads or available_cpus()
+    # SimpleITK (resampling, components) would start a thread per host core, not per granted CPU.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     model, spec = load_exported(Path(model_dir), threads=threads)
     prediction = predict_image(image, model, spec)
     out_folder = Path(output_root) / contract.OUTPUT_SOCKET.relative_path

@@ -164,3 +164,28 @@ def test_a_canal_apart_from_the_bones_is_kept():
     assert np.array_equal(named == labels.SPINAL_CANAL, predicted == labels.SPINAL_CANAL)
     canal = np.count_nonzero(predicted == labels.SPINAL_CANAL)
     assert 0 < canal < 0.5 * np.count_nonzero(predicted != labels.SPINAL_CANAL)  # too small to stay by size
+
+
+def test_a_noisy_class_map_costs_a_few_passes_like_a_plausible_one():
+    """Random labels on every voxel (tens of thousands of components on every label) cost about what a plausible
+    spine of the same size does: no step loops over components with a pass over the volume each. Before, the
+    12 x 96 x 96 noisy map alone took 4.8 s (components x volume); it takes 0.15 s now."""
+    import time
+
+    series = make_series(sequence="t2", seed=3, voxel_scale=2.0)
+    plausible, grid = on_canonical_grid(series.mask)
+    rng = np.random.default_rng(0)
+    noisy = rng.choice(np.array(sorted(labels.LABEL_MAP), dtype=np.uint8), size=plausible.shape)
+
+    def seconds(values: np.ndarray) -> float:
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            out = count_from_sacrum(values, grid)
+            best = min(best, time.perf_counter() - start)
+        assert out.shape == values.shape and set(np.unique(out)) <= set(labels.LABEL_MAP) | {0}
+        return best
+
+    plausible_s, noisy_s = seconds(misnamed(plausible, 3)), seconds(noisy)
+    # Generous: the noisy map has far more foreground and components; a per-component pass would be >100x.
+    assert noisy_s <= 30 * plausible_s + 0.5, (noisy_s, plausible_s)
