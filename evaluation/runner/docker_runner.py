@@ -32,7 +32,14 @@ from challenge.phases import Phase, format_size
 from challenge.statuses import JobStatus
 from challenge.text import shown, with_log_line
 from evaluation.runner.errors import EngineUnavailableError, ImageNotFoundError, RunnerError
-from evaluation.runner.output_check import MAX_OUTPUT_ENTRIES, check_output, measure_folder, output_too_large
+from evaluation.runner.output_check import (
+    MAX_OUTPUT_ENTRIES,
+    PREDICTION_FILE,
+    check_output,
+    measure_folder,
+    output_too_large,
+    remove_output,
+)
 
 LOG_LIMIT_BYTES = 256 * 1024
 JOB_LABEL = "org.spider-harness.job"
@@ -84,9 +91,9 @@ class RunnerSettings:
 
     def __post_init__(self) -> None:
         ids = self.user.split(":")
-        if len(ids) != 2 or not all(part.isdigit() for part in ids):
+        if len(ids) != 2 or not all(part.isascii() and part.isdigit() for part in ids):
             raise RunnerError(f"user must be numeric 'uid:gid', found {self.user!r}")
-        if ids[0] == "0":
+        if int(ids[0]) == 0:  # "00:0" is root too
             raise RunnerError("jobs never run as root (uid 0); choose another uid")
         if self.poll_seconds <= 0 or self.log_limit_bytes <= 0:
             raise RunnerError("poll_seconds and log_limit_bytes must be larger than 0")
@@ -99,7 +106,8 @@ class RunnerSettings:
 
 @dataclass(frozen=True)
 class JobResult:
-    """How one job ended. `prediction_path` is the checked output on the host (succeeded only)."""
+    """How one job ended. `prediction_path` is the harness-owned copy of the checked output
+    (<job_dir>/prediction.mha, read-only; succeeded only): nothing reads the container's folder after the check."""
 
     case: str
     status: JobStatus
@@ -239,8 +247,10 @@ def run_job(
     """Run the image on one case under `phase`'s limits; never raises for what the container does.
 
     `job_dir` (created, must not exist or be empty) receives log.txt, container.json (the flags
-    the engine applied, for audit) and output/ (what the container wrote). The input copy is
-    deleted afterwards; the output stays for the caller (removed when it was too large).
+    the engine applied, for audit), output/ (what the container wrote) and, for a job that
+    succeeded, prediction.mha (the harness's read-only copy of the accepted segmentation, which is
+    what the result names). The input copy is deleted afterwards; the output stays for the caller
+    (removed when it was too large).
     Raises RunnerError only when the job cannot be set up (bad input, no engine, no image, or
     limits this engine cannot grant); a container that cannot start ends NOT_STARTED.
     """
@@ -377,7 +387,7 @@ def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
 
     exit_code, phase = ending.exit_code, job.phase
     if ending.size_reason is not None:
-        shutil.rmtree(job.output_dir, ignore_errors=True)
+        remove_output(job.output_dir)  # at any depth, never following a link, never raising
         return ended(JobStatus.OUTPUT_TOO_LARGE, ending.size_reason)
     if ending.killed_for == "time":
         return ended(JobStatus.TIMED_OUT,
@@ -398,7 +408,12 @@ def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
                      f"using more than the memory limit of {limit} (swap is not granted); reduce memory use")
     if exit_code != 0:
         return ended(JobStatus.FAILED, _failure_reason(exit_code, ending.log_text))
-    checked = check_output(job.output_dir, job.expected)
+    # The one segmentation is copied into the job folder and the copy checked: the prediction path
+    # names that copy, so nothing later (scoring, rescoring) reads what the container left.
+    checked = check_output(job.output_dir, job.expected, copy_to=job.job_dir / PREDICTION_FILE,
+                           limit_bytes=phase.output_limit_bytes, max_entries=job.settings.max_output_entries)
+    if checked.status is JobStatus.OUTPUT_TOO_LARGE:
+        remove_output(job.output_dir)
     return ended(checked.status, checked.reason, checked.path if checked.status is JobStatus.SUCCEEDED else None)
 
 

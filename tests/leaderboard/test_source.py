@@ -143,7 +143,8 @@ def test_the_leaderboard_reads_the_registry_only_through_its_read_api():
             elif isinstance(node, ast.Import):
                 imported.update((path.name, alias.name) for alias in node.names)
     registry_modules = {module for _, module in imported if module.split(".")[0] == "submissions"}
-    assert registry_modules <= {"submissions.records", "submissions.queries"}, sorted(imported)
+    # submissions.names holds no state: what makes two spellings of a team name one team (team_key).
+    assert registry_modules <= {"submissions.records", "submissions.queries", "submissions.names"}, sorted(imported)
     assert {name for name, module in imported if module == "submissions.queries"} == {"commands.py"}
 
 

@@ -146,7 +146,7 @@ def test_image_volumes_become_tmpfs_and_home_is_kept_when_the_image_sets_it(tmp_
     assert options["environment"] == {**PLATFORM_ENVIRONMENT, "NVIDIA_VISIBLE_DEVICES": "void"}  # HOME: the image's
 
 
-@pytest.mark.parametrize("user", ["0:0", "root", "1000", "a:b"])
+@pytest.mark.parametrize("user", ["0:0", "00:0", "000:1000", "root", "1000", "a:b", "\u0661\u0660\u0660\u0660:1000"])
 def test_settings_refuse_root_and_names(user):
     with pytest.raises(RunnerError):
         RunnerSettings(user=user)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -54,6 +56,15 @@ CASES = [
     ("badname", JobStatus.INVALID_OUTPUT, "seg\\xff\\xfe.mha' is not printable UTF-8", "not UTF-8"),
     # NUL and the escape byte removed (PostgreSQL refuses NUL); undecodable bytes shown replaced.
     ("nullog", JobStatus.FAILED, "exited with code 3; last log line: fatal: bad [31mthing", "starting"),
+    # A tree the runner walks by descriptor: a path longer than PATH_MAX is measured and checked,
+    # nesting past 64 levels counts as too large, and nothing of it makes the runner raise.
+    ("longnames", JobStatus.SUCCEEDED, "valid segmentation", "made a chain of 30 folders"),
+    ("deepfolders", JobStatus.OUTPUT_TOO_LARGE, "/output holds folders nested more than 64 levels deep", ""),
+    # Mode 000: the runner still reads it (as root the bits do not stop it; a runner without root
+    # owns its jobs' files and makes them readable), so a locked folder is counted, not skipped.
+    ("lockedfolder", JobStatus.SUCCEEDED, "valid segmentation", "locked a folder"),
+    ("lockedbig", JobStatus.OUTPUT_TOO_LARGE, "grew past the limit of 32 MiB", ""),
+    ("lockedseg", JobStatus.SUCCEEDED, "valid segmentation segmentation.mha", "locked the segmentation"),
 ]
 
 
@@ -92,7 +103,12 @@ def test_hostile_container(
     assert not (tmp_path / "job" / "input").exists()
     assert sorted(p.name for p in (tmp_path / "job").iterdir()) == (
         ["container.json", "log.txt"] + ([] if status is JobStatus.OUTPUT_TOO_LARGE else ["output"])
+        + (["prediction.mha"] if status is JobStatus.SUCCEEDED else [])
     )
+    if status is JobStatus.SUCCEEDED:  # the result names the harness's read-only copy, not the container's file
+        assert job.prediction_path == tmp_path / "job" / "prediction.mha"
+        copy = job.prediction_path.lstat()
+        assert stat.S_ISREG(copy.st_mode) and stat.S_IMODE(copy.st_mode) == 0o444 and copy.st_uid == os.geteuid()
     # The container is gone (other sessions may run jobs on this engine meanwhile: check this one).
     container_id = json.loads((tmp_path / "job" / "container.json").read_text())["Id"]
     with pytest.raises(docker.errors.NotFound):
