@@ -33,7 +33,7 @@ from submissions.errors import (
     SubmissionLimitError,
     UnknownRecordError,
 )
-from submissions.images import ImagePinner, docker_pinner
+from submissions.images import ImageLimits, ImagePinner, docker_pinner
 from submissions.models import Case, Job, PhaseRecord, Submission, Team, utcnow
 from submissions.names import check_name, team_key
 
@@ -77,6 +77,13 @@ def phase_of(record: PhaseRecord) -> Phase:
         image_limit_bytes=record.image_limit_bytes,
         max_image_layers=record.max_image_layers,
     )
+
+
+def image_limits(phase: Phase) -> ImageLimits:
+    """What a submitted image may be under `phase`: its tarball and unpacked files within `image_limit`,
+    at most `max_image_layers` layers."""
+    return ImageLimits(tarball_bytes=phase.image_limit_bytes, unpacked_bytes=phase.image_limit_bytes,
+                       layers=phase.max_image_layers)
 
 
 def hidden_test_cases(data_dir: Path) -> tuple[str, ...]:
@@ -189,12 +196,14 @@ def submit(
     name = check_name(name, what="algorithm name")
     phase_name = phase or DEFAULT_PHASE
     with registry.session() as session:
-        if session.scalar(select(PhaseRecord.id).where(PhaseRecord.name == phase_name)) is None:
+        record = session.scalar(select(PhaseRecord).where(PhaseRecord.name == phase_name))
+        if record is None:
             raise UnknownRecordError(
                 f"phase {phase_name!r} is not registered; register it with "
                 f"`spider phase set {phase_name} --data DIR`"
             )
-    pinned = pinner(image, registry.work_dir)
+        limits = image_limits(phase_of(record))
+    pinned = pinner(image, registry.work_dir, limits)
     now = now or utcnow()
     for attempt in range(3):  # a team row created at the same moment by another phase's intake
         try:

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from submissions.images import PinnedImage
+from submissions.errors import IntakeError
+from submissions.images import ImageLimits, PinnedImage
 from submissions.jobs import CaseScore, JobOutcome, JobSpec, ScoreSpec
 from submissions.layout import image_archive_path
 
@@ -105,10 +106,14 @@ def score_job_hanging_on_one_case(spec: ScoreSpec) -> CaseScore:
     return score_job(spec, scorer=_scorer_hanging_on_one_case)
 
 
-def fake_pinner(reference: str, work_dir: Path) -> PinnedImage:
-    """Pins a file by the SHA-256 of its bytes (a tag by that of its name); archives a copy."""
+def fake_pinner(reference: str, work_dir: Path, limits: ImageLimits) -> PinnedImage:
+    """Pins a file by the SHA-256 of its bytes (a tag by that of its name); archives a copy. A file larger
+    than the phase's image limit is refused, as docker_pinner refuses it."""
     source = Path(reference)
     data = source.read_bytes() if source.is_file() else reference.encode()
+    if len(data) > limits.tarball_bytes:
+        raise IntakeError(f"{source}: the image tarball is {len(data)} bytes, larger than the phase's image limit of "
+                          f"{limits.tarball_bytes} bytes")
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     archive = image_archive_path(work_dir, digest)
     archive.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from challenge.statuses import JobStatus
+from evaluation.runner.docker_runner import JOB_LABEL
 from submissions.db import open_registry
 from submissions.queries import phase_results
 
@@ -35,6 +36,10 @@ HOSTILE = {
     "symlink": (JobStatus.INVALID_OUTPUT, "is a symbolic link"),
     "manyfiles": (JobStatus.OUTPUT_TOO_LARGE, "more than 1000 files"),
     "volumedot": (JobStatus.SUCCEEDED, "valid segmentation"),
+    "longnames": (JobStatus.SUCCEEDED, "valid segmentation"),
+    "deepfolders": (JobStatus.OUTPUT_TOO_LARGE, "nested more than 64 levels deep"),
+    "lockedfolder": (JobStatus.SUCCEEDED, "valid segmentation"),
+    "lockedseg": (JobStatus.SUCCEEDED, "valid segmentation"),
 }
 
 
@@ -60,12 +65,33 @@ def _spider_with_peak_memory(*arguments: str, env: dict, timeout: int) -> tuple[
 
 
 def _engine_state(client) -> dict[str, set[str]]:
+    """Volumes, tags, images and job containers on the engine (one low-level call each: an object
+    listing fetches every item again and fails when another user removes one meanwhile)."""
+    images = client.api.images(all=True)
     return {
-        "volumes": {v.name for v in client.volumes.list()},
-        "tags": {tag for image in client.images.list() for tag in image.tags},
-        "images": {image.id for image in client.images.list(all=True)},
-        "containers": {c.id for c in client.containers.list(all=True)},
+        "volumes": {v["Name"] for v in client.api.volumes().get("Volumes") or []},
+        "tags": {tag for image in images for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"},
+        "images": {image["Id"] for image in images},
+        "containers": {c["Id"] for c in client.api.containers(all=True, filters={"label": JOB_LABEL})},
     }
+
+
+def _retagged_tarball(client, image_id: str, tags: list[str], path: Path) -> Path:
+    """A `docker save` tarball of `image_id` whose manifest tags it `tags` (as an attacker would write it)."""
+    import io
+    import tarfile
+
+    raw = io.BytesIO(b"".join(client.images.get(image_id).save(named=False)))
+    with tarfile.open(fileobj=raw) as source, tarfile.open(path, "w") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read() if member.isfile() else None
+            if member.name == "manifest.json" and data is not None:
+                manifest = json.loads(data)
+                manifest[0]["RepoTags"] = tags
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +115,33 @@ def hostile_images(docker_client, base_image):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_phase_of_hostile_submissions_completes_the_good_one(docker_client, hostile_images, hidden_set, db_url,
-                                                               work_dir):
+                                                               work_dir, tmp_path):
     env = dict(os.environ, SPIDER_DB=db_url, SPIDER_WORK=str(work_dir))
     done = _spider("phase", "set", "sanity-check", "--data", str(hidden_set), "--time-limit", "60", "--memory", "512m",
                    "--max-submissions", "100", "--per", "day", env=env)
     assert done.returncode == 0, done.stderr
+    base_id = docker_client.images.get("python:3.11-slim").id
     submitted: dict[int, str] = {}
     for name, image_id in hostile_images.items():
-        done = _spider("submit", "--team", f"team {name}", "--name", name, "--image", image_id,
+        # The good one comes as a tarball that tags itself as the organizer's base image.
+        reference = str(_retagged_tarball(docker_client, image_id, ["python:3.11-slim", f"{TAG_PREFIX}hijack:1"],
+                                          tmp_path / "good.tar")) if name == "good" else image_id
+        done = _spider("submit", "--team", f"team {name}", "--name", name, "--image", reference,
                        "--phase", "sanity-check", env=env)
         assert done.returncode == 0, (name, done.stderr)
         submitted[int(done.stdout.strip())] = name
+    assert docker_client.images.get("python:3.11-slim").id == base_id, "a submitted tarball re-pointed a local tag"
+    assert not any(f"{TAG_PREFIX}hijack" in tag for tag in _engine_state(docker_client)["tags"])
+
+    # A tarball of two images is refused at intake and leaves nothing loaded.
+    two = tmp_path / "two.tar"
+    first, second = (f"{TAG_PREFIX}{name}:latest" for name in ("crash", "nullog"))
+    subprocess.run(["docker", "save", "-o", str(two), first, second], check=True, timeout=120)
+    images_before = _engine_state(docker_client)["images"]
+    done = _spider("submit", "--team", "team two", "--name", "two", "--image", str(two), "--phase", "sanity-check",
+                   env=env)
+    assert done.returncode == 2 and "found 2 images" in done.stderr, done.stderr
+    assert _engine_state(docker_client)["images"] <= images_before
     before = _engine_state(docker_client)
 
     code, stdout, stderr, peak = _spider_with_peak_memory("evaluate", "--pending", "--workers", "2", env=env,

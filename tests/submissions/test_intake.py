@@ -192,3 +192,15 @@ def test_unusable_names_are_refused(registry, phase, submit_fake, name, message)
 def test_submit_to_an_unregistered_phase_says_how_to_register_it(registry, submit_fake):
     with pytest.raises(UnknownRecordError, match="spider phase set final --data DIR"):
         submit_fake(phase="final")
+
+
+def test_the_phase_image_limit_reaches_the_pinner_and_a_refusal_stores_nothing(registry, phase, submit_fake):
+    from submissions.models import PhaseRecord
+
+    with registry.session() as session, session.begin():
+        session.query(PhaseRecord).filter_by(name="sanity-check").one().image_limit_bytes = 100
+    with pytest.raises(IntakeError, match="larger than the phase's image limit of 100 bytes"):
+        submit_fake("team a", content=b"x" * 101)
+    with registry.session() as session:
+        assert session.query(Submission).count() == 0 and session.query(Team).count() == 0
+    submit_fake("team a", content=b"x" * 100)
