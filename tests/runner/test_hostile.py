@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import docker.errors
@@ -52,6 +53,8 @@ CASES = [
     # `docker run` too), so the reason may name "loading model ..." instead of the traceback.
     ("crash", JobStatus.FAILED, "exited with code 1; last log line: ", "loading model"),
     ("volumedot", JobStatus.SUCCEEDED, "valid segmentation", "wrote 1 MiB to /data"),
+    # Refused from its header: the harness never inflates the 1 GB it declares.
+    ("outputbomb", JobStatus.INVALID_OUTPUT, "found (1000, 1000, 1000)", "wrote a 1000^3 bomb"),
     ("headertrick", JobStatus.INVALID_OUTPUT, "takes them from another file", "points at /etc/hostname"),
     ("badname", JobStatus.INVALID_OUTPUT, "seg\\xff\\xfe.mha' is not printable UTF-8", "not UTF-8"),
     # NUL and the escape byte removed (PostgreSQL refuses NUL); undecodable bytes shown replaced.
@@ -191,3 +194,27 @@ def test_a_chatty_log_is_kept_cut_to_its_tail(docker_client, algorithm_image, in
     assert len(rest) == 262144
     assert rest.endswith(b"line 19999 " + b"x" * 90 + b"\nLAST LINE\n")
     assert b"line 00000 " not in rest
+
+
+def test_an_output_bomb_is_refused_without_inflating_it(docker_client, algorithm_image, input_image, test_phase,
+                                                        tmp_path):
+    """The bomb's 1 GB is never allocated: checking its output again in a fresh process peaks far below it."""
+    job = run_job(docker_client, image_id=algorithm_image("outputbomb"), case="1_t1", input_image=input_image,
+                  phase=test_phase, job_dir=tmp_path / "job")
+    assert job.status is JobStatus.INVALID_OUTPUT, job.reason
+    bomb = tmp_path / "job" / "output" / "images" / "sagittal-spine-mr-segmentation" / "segmentation.mha"
+    assert bomb.stat().st_size < 20 * 2**20
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from challenge import images\n"
+        "from evaluation.runner.output_check import check_output\n"
+        "expected = images.read_header(Path(sys.argv[2]))\n"
+        "verdict = check_output(Path(sys.argv[1]), expected)\n"
+        "print(verdict.status.value, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "job" / "output"), str(input_image)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    status, peak_kib = done.stdout.split()
+    assert status == JobStatus.INVALID_OUTPUT.value
+    assert int(peak_kib) * 1024 < 400 * 2**20, f"checking the bomb peaked at {int(peak_kib) / 1024:.0f} MiB"
