@@ -9,23 +9,19 @@ preprocessing, inference and the container program) and model/ (the ONNX export 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
 from baselines.errors import ContainerBuildError
 from baselines.export import export_run
+from evaluation.wheels import default_wheel_dir, pinned, prepare_wheels
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-PYTHON_VERSION = "3.11"  # of the base image; wheels are chosen for it
 CONTAINER_PACKAGES = ("numpy", "SimpleITK", "onnxruntime")
 CONTAINER_FILE = "container.json"
 MODEL_LABEL = "org.spider-harness.baseline.model-sha256"
@@ -46,8 +42,6 @@ APP_MODULES = (
     "baselines/container/__init__.py",
     "baselines/container/entrypoint.py",
 )
-# manylinux tags the base (Debian bookworm, glibc 2.36) can load, newest first.
-_MANYLINUX = ("manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014")
 
 
 @dataclass(frozen=True)
@@ -63,62 +57,7 @@ class ContainerImage:
 
 def container_requirements() -> tuple[str, ...]:
     """The container's packages pinned to the versions installed here (what the tests ran with)."""
-    pins = []
-    for name in CONTAINER_PACKAGES:
-        try:
-            pins.append(f"{name}=={metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            raise ContainerBuildError(
-                f"{name} is not installed here; install the training extra (pip install -e '.[train]')"
-            ) from None
-    return tuple(pins)
-
-
-def default_wheel_dir() -> Path:
-    """$SPIDER_CACHE_DIR/wheels/..., else ~/.cache/spider/wheels/... (per Python and machine)."""
-    root = os.environ.get("SPIDER_CACHE_DIR")
-    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spider"
-    return base / "wheels" / f"cp{PYTHON_VERSION.replace('.', '')}-{platform.machine()}"
-
-
-def prepare_wheels(dest: Path, *, requirements: tuple[str, ...] | None = None) -> list[Path]:
-    """Download (or find already in `dest`) one wheel per requirement for the base image's Python.
-
-    Runs `pip download` on the host: the image build itself has no network.
-    """
-    requirements = requirements or container_requirements()
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    missing = [r for r in requirements if _find_wheel(dest, r) is None]
-    if missing:
-        command = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-            "--only-binary=:all:", "--no-deps", "--implementation", "cp",
-            "--python-version", PYTHON_VERSION, "--dest", str(dest),
-        ]
-        for tag in _MANYLINUX:
-            command += ["--platform", f"{tag}_{platform.machine()}"]
-        completed = subprocess.run(command + missing, capture_output=True, text=True)
-        if completed.returncode != 0:
-            raise ContainerBuildError(
-                f"pip could not download wheels for {', '.join(missing)} (Python {PYTHON_VERSION}, "
-                f"{platform.machine()}): {completed.stderr.strip()[-800:]}\n"
-                "Put those wheels in a folder and pass it with --wheels."
-            )
-    wheels = []
-    for requirement in requirements:
-        wheel = _find_wheel(dest, requirement)
-        if wheel is None:
-            raise ContainerBuildError(f"no wheel for {requirement} in {dest}")
-        wheels.append(wheel)
-    return wheels
-
-
-def _find_wheel(folder: Path, requirement: str) -> Path | None:
-    name, version = requirement.split("==")
-    prefix = f"{name.lower().replace('-', '_')}-{version}-"
-    matches = sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(prefix))
-    return matches[0] if matches else None
+    return pinned(CONTAINER_PACKAGES, install_hint="install the training extra (pip install -e '.[train]')")
 
 
 def source_root() -> Path:
@@ -159,7 +98,7 @@ def build_container(
     run_dir = Path(run_dir)
     started = time.monotonic()
     requirements = container_requirements()
-    wheels = prepare_wheels(Path(wheels_dir) if wheels_dir else default_wheel_dir(), requirements=requirements)
+    wheels = prepare_wheels(Path(wheels_dir) if wheels_dir else default_wheel_dir(), requirements)
     client = client or _connect()
     _require_base_image(client, base_image)
     with tempfile.TemporaryDirectory(prefix="spider-baseline-context-") as directory:
