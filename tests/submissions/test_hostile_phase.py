@@ -40,6 +40,7 @@ HOSTILE = {
     "deepfolders": (JobStatus.OUTPUT_TOO_LARGE, "nested more than 64 levels deep"),
     "lockedfolder": (JobStatus.SUCCEEDED, "valid segmentation"),
     "lockedseg": (JobStatus.SUCCEEDED, "valid segmentation"),
+    "outputbomb": (JobStatus.INVALID_OUTPUT, "found (1000, 1000, 1000)"),
 }
 
 
@@ -132,6 +133,22 @@ def test_a_phase_of_hostile_submissions_completes_the_good_one(docker_client, ho
         submitted[int(done.stdout.strip())] = name
     assert docker_client.images.get("python:3.11-slim").id == base_id, "a submitted tarball re-pointed a local tag"
     assert not any(f"{TAG_PREFIX}hijack" in tag for tag in _engine_state(docker_client)["tags"])
+
+    # A tarball larger than the phase's image limit is refused before anything is read into the engine.
+    from submissions.models import PhaseRecord
+
+    registry = open_registry(db_url, work=work_dir)
+    try:
+        with registry.session() as session, session.begin():
+            record = session.query(PhaseRecord).filter_by(name="sanity-check").one()
+            declared, record.image_limit_bytes = record.image_limit_bytes, 10**6
+        done = _spider("submit", "--team", "team big", "--name", "big", "--image", str(tmp_path / "good.tar"),
+                       "--phase", "sanity-check", env=env)
+        assert done.returncode == 2 and "expected a tarball of at most" in done.stderr, done.stderr
+        with registry.session() as session, session.begin():
+            session.query(PhaseRecord).filter_by(name="sanity-check").one().image_limit_bytes = declared
+    finally:
+        registry.dispose()
 
     # A tarball of two images is refused at intake and leaves nothing loaded.
     two = tmp_path / "two.tar"
