@@ -6,6 +6,8 @@ capabilities, no-new-privileges, memory = memory + swap limit, CPU quota, PID li
 process, the image pinned by its id, /input read-only and an empty /output bind-mounted from
 fresh host folders, and nothing else mounted. A wall-clock timeout and an output-size watch
 kill the container; its log is kept (cut to its tail) and the container is removed.
+An image labelled `org.grand-challenge.api-method=invoke` runs under the same flags as a server
+that a helper container triggers once (see evaluation.runner.invoke).
 """
 
 from __future__ import annotations
@@ -277,18 +279,29 @@ def run_job(
         reason = "the image has no ENTRYPOINT or CMD, so there is nothing to run; set one in the Dockerfile"
         log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
         return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
+    from evaluation.runner import invoke
+
     try:
+        method = invoke.api_method(config)
+    except RunnerError as error:
+        shutil.rmtree(input_dir, ignore_errors=True)
+        log_path.write_text(f"[spider] {error}\n", encoding="utf-8")
+        return JobResult(case, JobStatus.NOT_STARTED, str(error), None, 0.0, log_path, image_id)
+    try:
+        options = container_options(
+            image_id=image_id,
+            phase=phase,
+            input_dir=input_dir,
+            output_dir=output_dir,
+            settings=settings,
+            image_config=config,
+        )
+        helper_image = None
+        if method == invoke.INVOKE:
+            helper_image = invoke.helper_image(client)  # before the job's container: a machine problem
+            options["environment"].update(invoke.SERVER_ENVIRONMENT)
         try:
-            container = client.containers.create(
-                **container_options(
-                    image_id=image_id,
-                    phase=phase,
-                    input_dir=input_dir,
-                    output_dir=output_dir,
-                    settings=settings,
-                    image_config=config,
-                )
-            )
+            container = client.containers.create(**options)
         except docker.errors.APIError as error:
             # Creating checks the runner's own options against this engine (CPUs, GPU driver):
             # a problem of the machine, not of the algorithm.
@@ -300,9 +313,10 @@ def run_job(
                           "a bounded tmpfs; remove the VOLUME instruction (write to /tmp or /output)")
                 log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
                 return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
-            return _run_created(
-                container, _JobContext(case, image_id, phase, expected, job_dir, output_dir, log_path, settings)
-            )
+            job = _JobContext(case, image_id, phase, expected, job_dir, output_dir, log_path, settings)
+            if helper_image is not None:
+                return invoke.run_invoked(client, container, job, helper_image)
+            return _run_created(container, job)
         finally:
             _remove(container)
     except (requests.exceptions.ConnectionError, docker.errors.DockerException) as error:
@@ -339,10 +353,19 @@ class _Ending:
 
 
 def _run_created(container, job: _JobContext) -> JobResult:
-    import docker.errors
-
     memory = _MemorySampler(container.id)
     began = time.monotonic()
+    not_started = _start(container, job, began)
+    if not_started is not None:
+        return not_started
+    memory.sample()  # the cgroup exists from the start on; a job that exits at once is gone before the first poll
+    return _verdict(job, _ending(container, job, began, memory))
+
+
+def _start(container, job: _JobContext, began: float) -> JobResult | None:
+    """Start the job's container; the NOT_STARTED result when the engine cannot start it."""
+    import docker.errors
+
     try:
         container.start()
     except docker.errors.APIError as error:
@@ -352,8 +375,7 @@ def _run_created(container, job: _JobContext) -> JobResult:
         job.log_path.write_text(f"[spider] the container could not start: {error}\n", encoding="utf-8")
         return JobResult(job.case, JobStatus.NOT_STARTED, f"the container could not start: {_explain(error)}",
                          None, seconds, job.log_path, job.image_id)
-    memory.sample()  # the cgroup exists from the start on; a job that exits at once is gone before the first poll
-    return _verdict(job, _ending(container, job, began, memory))
+    return None
 
 
 def _ending(container, job: _JobContext, began: float, memory: _MemorySampler) -> _Ending:
@@ -361,6 +383,12 @@ def _ending(container, job: _JobContext, began: float, memory: _MemorySampler) -
     killed_for, size_reason, exit_code = _watch(
         container, phase=job.phase, output_dir=job.output_dir, settings=job.settings, began=began, memory=memory
     )
+    return _collect(container, job, began, memory, killed_for, size_reason, exit_code)
+
+
+def _collect(container, job: _JobContext, began: float, memory: _MemorySampler, killed_for: str | None,
+             size_reason: str | None, exit_code: int | None) -> _Ending:
+    """The stopped container's state, audit, log and peak memory, and the output's final size."""
     seconds = time.monotonic() - began
     memory.finish(container)
     container.reload()
@@ -408,13 +436,21 @@ def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
                      f"using more than the memory limit of {limit} (swap is not granted); reduce memory use")
     if exit_code != 0:
         return ended(JobStatus.FAILED, _failure_reason(exit_code, ending.log_text))
+    return _checked_output(job, ending)
+
+
+def _checked_output(job: _JobContext, ending: _Ending) -> JobResult:
+    """The verdict on what a job that ended well left in /output."""
+    phase = job.phase
     # The one segmentation is copied into the job folder and the copy checked: the prediction path
     # names that copy, so nothing later (scoring, rescoring) reads what the container left.
     checked = check_output(job.output_dir, job.expected, copy_to=job.job_dir / PREDICTION_FILE,
                            limit_bytes=phase.output_limit_bytes, max_entries=job.settings.max_output_entries)
     if checked.status is JobStatus.OUTPUT_TOO_LARGE:
         remove_output(job.output_dir)
-    return ended(checked.status, checked.reason, checked.path if checked.status is JobStatus.SUCCEEDED else None)
+    return JobResult(job.case, checked.status, checked.reason, ending.exit_code, ending.seconds, job.log_path,
+                     job.image_id, checked.path if checked.status is JobStatus.SUCCEEDED else None,
+                     ending.peak_memory_bytes)
 
 
 def _watch(container, *, phase, output_dir, settings, began, memory):

@@ -58,6 +58,11 @@ def test_real_container_end_to_end_through_the_cli(
     done = spider("evaluate", "--submission", str(submission_id), "--workers", "2", env=env)
     assert done.returncode == 0, done.stderr
     assert "6 jobs run, 6 cases scored, 1 submissions completed" in done.stdout
+    # The archive holds the image without its tags: the engine has it back by id only. Tag it again for the
+    # session's other tests.
+    reloaded = docker_client.images.get(image.id)
+    assert identity_image not in reloaded.tags
+    reloaded.tag(identity_image)
 
     status = spider("status", "--json", env=env)
     assert status.returncode == 0, status.stderr
