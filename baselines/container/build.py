@@ -19,7 +19,7 @@ from typing import Callable
 
 from baselines.errors import ContainerBuildError
 from baselines.export import export_run
-from evaluation.wheels import default_wheel_dir, pinned, prepare_wheels
+from evaluation.offline_image import build_offline, default_wheel_dir, pinned, prepare_wheels, require_base_image
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 CONTAINER_PACKAGES = ("numpy", "SimpleITK", "onnxruntime")
@@ -100,13 +100,13 @@ def build_container(
     requirements = container_requirements()
     wheels = prepare_wheels(Path(wheels_dir) if wheels_dir else default_wheel_dir(), requirements)
     client = client or _connect()
-    _require_base_image(client, base_image)
+    require_base_image(client, base_image)
     with tempfile.TemporaryDirectory(prefix="spider-baseline-context-") as directory:
         context = Path(directory)
         model_sha256 = write_context(run_dir, context, wheels=wheels)
         log(f"building {tag} from {base_image} (offline; model sha256 {model_sha256[:12]}) ...")
         buildargs = {"BASE_IMAGE": base_image, "MODEL_SHA256": model_sha256}
-        _docker_build(client, context, tag=tag, buildargs=buildargs, log=log)
+        build_offline(client, context, tag=tag, buildargs=buildargs, log=log)
     image = client.images.get(tag)
     labels = (image.attrs.get("Config") or {}).get("Labels") or {}
     if labels.get(MODEL_LABEL) != model_sha256:
@@ -133,39 +133,3 @@ def _connect():
         return client
     except Exception as error:  # docker.errors.DockerException, requests errors
         raise ContainerBuildError(f"no Docker engine answers ({error}); start one (as root: `make engine`)") from error
-
-
-def _require_base_image(client, base_image: str) -> None:
-    import docker.errors
-
-    try:
-        client.images.get(base_image)
-    except docker.errors.ImageNotFound:
-        raise ContainerBuildError(
-            f"the base image {base_image!r} is not in the local Docker engine and builds here cannot pull: "
-            "build the offline one with `spider images base`, or pass --base-image"
-        ) from None
-
-
-def _docker_build(client, context: Path, *, tag: str, buildargs: dict[str, str], log: Callable[[str], None]) -> None:
-    """The classic builder, no network, no pull; raises ContainerBuildError with the build's last lines."""
-    lines: list[str] = []
-    try:
-        stream = client.api.build(
-            path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, pull=False,
-            network_mode="none", decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                tail = "".join(lines[-15:])
-                raise ContainerBuildError(f"docker build of {tag} failed: {detail.strip()}\n{tail}")
-            text = chunk.get("stream")
-            if text:
-                lines.append(text)
-                if text.strip():
-                    log(text.rstrip())
-    except ContainerBuildError:
-        raise
-    except Exception as error:  # docker.errors.APIError, requests errors
-        raise ContainerBuildError(f"docker build of {tag} failed: {error}") from error

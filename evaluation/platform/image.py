@@ -15,7 +15,6 @@ downloads them first), 4-10 s for a second image whose layers are cached; the im
 from __future__ import annotations
 
 import modulefinder
-import re
 import shutil
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from typing import Callable
 from challenge.phases import Phase
 from challenge.release import MASKS_DIR, SERIES_SUFFIX, case_name
 from challenge.rules import RULES_VERSION
+from evaluation.offline_image import build_offline, require_base_image
 from evaluation.platform import wheels as wheel_files
 from evaluation.platform.config import EvaluationConfig
 from evaluation.platform.errors import EvaluationImageError
@@ -38,7 +38,6 @@ ENTRY_MODULE = "evaluation.platform.entrypoint"
 FIRST_PARTY = ("challenge", "evaluation")
 """The packages whose modules the image may hold (scoring imports nothing of the others)."""
 PACKAGE_DATA = ("challenge/phases.toml", "challenge/ranking.toml")
-_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
 """The classic builder's line naming the image a step made (or reused)."""
 
 
@@ -162,13 +161,13 @@ def build_evaluation_image(
     wheels = wheel_files.prepare_wheels(Path(wheels_dir) if wheels_dir else wheel_files.default_wheel_dir(),
                                         requirements)
     client = client or _connect()
-    _require_base_image(client, base_image)
+    require_base_image(client, base_image)
     with tempfile.TemporaryDirectory(prefix="spider-evaluation-context-") as directory:
         context = Path(directory)
         write_context(context, config=config, wheels=wheels, modules=modules, masks=masks)
         log(f"building {tag} from {base_image} (offline; profile {profile}, phase {phase.name}, "
             f"{len(masks)} baked ground-truth cases, {len(modules)} modules) ...")
-        steps = _docker_build(client, context, tag=tag, buildargs={"BASE_IMAGE": base_image}, labels=config.labels(),
+        steps = build_offline(client, context, tag=tag, buildargs={"BASE_IMAGE": base_image}, labels=config.labels(),
                               log=log)
     image = client.images.get(tag)
     return EvaluationImage(
@@ -209,40 +208,3 @@ def _connect():
     return connect()
 
 
-def _require_base_image(client, base_image: str) -> None:
-    import docker.errors
-
-    try:
-        client.images.get(base_image)
-    except docker.errors.ImageNotFound:
-        raise EvaluationImageError(
-            f"expected the base image {base_image!r} in the local Docker engine (builds here cannot pull), found "
-            "none: build the offline one with `spider images base`, or pass --base-image") from None
-
-
-def _docker_build(client, context: Path, *, tag: str, buildargs: dict[str, str], labels: dict[str, str],
-                  log: Callable[[str], None]) -> list[str]:
-    """The classic builder, no network, no pull; returns the step images; EvaluationImageError with the
-    build's last lines."""
-    lines: list[str] = []
-    steps: list[str] = []
-    try:
-        stream = client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels, rm=True,
-                                  forcerm=True, pull=False, network_mode="none", decode=True)
-        for chunk in stream:
-            if "error" in chunk:
-                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
-                raise EvaluationImageError(f"docker build of {tag} failed: {detail.strip()}\n{''.join(lines[-15:])}")
-            text = chunk.get("stream")
-            if text:
-                lines.append(text)
-                step = _STEP_IMAGE.match(text.rstrip("\n"))
-                if step:
-                    steps.append(step.group(1))
-                if text.strip():
-                    log(text.rstrip())
-    except EvaluationImageError:
-        raise
-    except Exception as error:  # docker.errors.APIError, requests errors
-        raise EvaluationImageError(f"docker build of {tag} failed: {error}") from error
-    return steps

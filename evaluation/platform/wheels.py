@@ -1,5 +1,5 @@
 """The evaluation image's third-party packages: what scoring imports, pinned to this environment (the
-wheels themselves: evaluation.wheels, shared with the reference container's build)."""
+wheels themselves: evaluation.offline_image, shared with the reference container's build)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 from importlib import metadata
 from typing import Iterable
 
+from evaluation.offline_image import default_wheel_dir, pinned, prepare_wheels
 from evaluation.platform.errors import EvaluationImageError
-from evaluation.wheels import default_wheel_dir, pinned, prepare_wheels
 
 __all__ = ["DISTRIBUTIONS", "check_covered", "default_wheel_dir", "normalized", "prepare_wheels", "requirements"]
 

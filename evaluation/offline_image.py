@@ -1,19 +1,21 @@
-"""Wheels for an image built offline: third-party packages pinned to this environment, fetched on the host.
+"""Building an image offline from the local base image: its wheels and the build itself.
 
 Both images the project builds from the offline base image (the reference algorithm container,
 baselines.container.build, and the grand-challenge evaluation image, evaluation.platform.image)
-install their packages from wheels that `pip download` fetched on the host: the build has no network.
+install their third-party packages, pinned to this environment, from wheels that `pip download`
+fetched on the host, and are built by the classic builder with no network and no pull.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from evaluation.errors import EvaluationError
 
@@ -23,8 +25,9 @@ PYTHON_VERSION = "3.11"
 MANYLINUX = ("manylinux_2_28", "manylinux_2_27", "manylinux_2_24", "manylinux_2_17", "manylinux2014")
 
 
-class WheelError(EvaluationError):
-    """A package to install in an offline image is not installed here or has no wheel."""
+class OfflineImageError(EvaluationError):
+    """An image could not be built offline: a package not installed here or without a wheel, no base
+    image, or a failed build."""
 
 
 def pinned(distributions: Iterable[str], *, install_hint: str) -> tuple[str, ...]:
@@ -34,7 +37,7 @@ def pinned(distributions: Iterable[str], *, install_hint: str) -> tuple[str, ...
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:
-            raise WheelError(f"expected {name} installed here, found none; {install_hint}") from None
+            raise OfflineImageError(f"expected {name} installed here, found none; {install_hint}") from None
     return tuple(pins)
 
 
@@ -66,7 +69,7 @@ def prepare_wheels(dest: Path, requirements: tuple[str, ...]) -> list[Path]:
             command += ["--platform", f"{tag}_{platform.machine()}"]
         completed = subprocess.run(command + missing, capture_output=True, text=True)
         if completed.returncode != 0:
-            raise WheelError(
+            raise OfflineImageError(
                 f"pip could not download wheels for {', '.join(missing)} (Python {PYTHON_VERSION}, "
                 f"{platform.machine()}): {completed.stderr.strip()[-800:]}; put those wheels in a folder and "
                 "pass it with --wheels")
@@ -74,6 +77,49 @@ def prepare_wheels(dest: Path, requirements: tuple[str, ...]) -> list[Path]:
     for requirement in requirements:
         wheel = find_wheel(dest, requirement)
         if wheel is None:
-            raise WheelError(f"expected a wheel for {requirement} in {dest}, found none")
+            raise OfflineImageError(f"expected a wheel for {requirement} in {dest}, found none")
         wheels.append(wheel)
     return wheels
+
+
+_STEP_IMAGE = re.compile(r"^ ---> ([0-9a-f]{12,64})\s*$")
+
+
+def require_base_image(client, base_image: str) -> None:
+    """OfflineImageError unless the local engine holds `base_image` (a build here cannot pull)."""
+    import docker.errors
+
+    try:
+        client.images.get(base_image)
+    except docker.errors.ImageNotFound:
+        raise OfflineImageError(
+            f"expected the base image {base_image!r} in the local Docker engine (builds here cannot pull), found "
+            "none: build the offline one with `spider images base`, or pass --base-image") from None
+
+
+def build_offline(client, context: Path, *, tag: str, buildargs: dict[str, str], log: Callable[[str], None],
+                  labels: dict[str, str] | None = None) -> list[str]:
+    """Build `context` with the classic builder, no network, no pull; returns the ids of its step images;
+    OfflineImageError with the build's last lines."""
+    lines: list[str] = []
+    steps: list[str] = []
+    try:
+        stream = client.api.build(path=str(context), tag=tag, buildargs=buildargs, labels=labels or {}, rm=True,
+                                  forcerm=True, pull=False, network_mode="none", decode=True)
+        for chunk in stream:
+            if "error" in chunk:
+                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                raise OfflineImageError(f"docker build of {tag} failed: {detail.strip()}\n{''.join(lines[-15:])}")
+            text = chunk.get("stream")
+            if text:
+                lines.append(text)
+                step = _STEP_IMAGE.match(text.rstrip("\n"))
+                if step:
+                    steps.append(step.group(1))
+                if text.strip():
+                    log(text.rstrip())
+    except OfflineImageError:
+        raise
+    except Exception as error:  # docker.errors.APIError, requests errors
+        raise OfflineImageError(f"docker build of {tag} failed: {error}") from error
+    return steps
