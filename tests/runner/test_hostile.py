@@ -198,20 +198,22 @@ def test_a_chatty_log_is_kept_cut_to_its_tail(docker_client, algorithm_image, in
 
 def test_an_output_bomb_is_refused_without_inflating_it(docker_client, algorithm_image, input_image, test_phase,
                                                         tmp_path):
-    """The bomb's 1 GB is never allocated: checking its output again in a fresh process peaks far below it."""
+    """The bomb's 1 GB is never allocated: checking its output again in a fresh process peaks far below it.
+    (VmHWM, this program's own high-water mark: ru_maxrss would also count the forking parent's memory.)"""
     job = run_job(docker_client, image_id=algorithm_image("outputbomb"), case="1_t1", input_image=input_image,
                   phase=test_phase, job_dir=tmp_path / "job")
     assert job.status is JobStatus.INVALID_OUTPUT, job.reason
     bomb = tmp_path / "job" / "output" / "images" / "sagittal-spine-mr-segmentation" / "segmentation.mha"
-    assert bomb.stat().st_size < 20 * 2**20
+    assert bomb.stat().st_size < 2**20
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from challenge import images\n"
         "from evaluation.runner.output_check import check_output\n"
         "expected = images.read_header(Path(sys.argv[2]))\n"
         "verdict = check_output(Path(sys.argv[1]), expected)\n"
-        "print(verdict.status.value, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "print(verdict.status.value, peak)\n"
     )
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "job" / "output"), str(input_image)],
                           capture_output=True, text=True, timeout=120, check=True)

@@ -48,21 +48,26 @@ def _spider(*arguments: str, env: dict, timeout: int = 300) -> subprocess.Comple
     return subprocess.run([str(SPIDER), *arguments], env=env, capture_output=True, text=True, timeout=timeout)
 
 
+# Runs a command and prints, last on stderr, the largest ru_maxrss of it and its waited-for descendants. A small
+# process of its own: a child forked straight from the test process would also count the test's own memory
+# (the high-water mark survives fork and exec).
+_PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:])\n"
+    "print('peak-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def _spider_with_peak_memory(*arguments: str, env: dict, timeout: int) -> tuple[int, str, str, int]:
     """Run `spider` and return (exit code, stdout, stderr, the largest peak resident memory of it and of every
-    process it waited for, in bytes: ru_maxrss of its children as the kernel accounts them)."""
-    import resource
-
-    with subprocess.Popen([str(SPIDER), *arguments], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as process:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-    # RUSAGE_CHILDREN holds the largest ru_maxrss among the waited-for descendants of this test process.
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return process.returncode, stdout, stderr, peak_kib * 1024
+    process it waited for, in bytes)."""
+    done = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(SPIDER), *arguments], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    *rest, last = done.stderr.rstrip("\n").split("\n")
+    label, peak_kib = last.split()
+    assert label == "peak-kib", done.stderr
+    return done.returncode, done.stdout, "\n".join(rest), int(peak_kib) * 1024
 
 
 def _engine_state(client) -> dict[str, set[str]]:
