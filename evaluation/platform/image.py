@@ -38,7 +38,6 @@ ENTRY_MODULE = "evaluation.platform.entrypoint"
 FIRST_PARTY = ("challenge", "evaluation")
 """The packages whose modules the image may hold (scoring imports nothing of the others)."""
 PACKAGE_DATA = ("challenge/phases.toml", "challenge/ranking.toml")
-"""The classic builder's line naming the image a step made (or reused)."""
 
 
 @dataclass(frozen=True)
