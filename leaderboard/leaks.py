@@ -82,10 +82,7 @@ def secrets_of(disclosure: Disclosure, submissions: Sequence[SubmissionResults],
     for name, path in paths.items():
         if path is not None:
             found += [Secret(_variants(form), f"the absolute path of {name}") for form in _path_forms(path)]
-    job_paths = [(f"the absolute {kind} path of the job of submission {submission.id}, case {job.case}",
-                  _path_forms(path))
-                 for submission in submissions for job in submission.jobs
-                 for path, kind in ((job.log_path, "log"), (job.output_path, "output")) if path]
+    job_paths = _job_paths(submissions)
     # Every job path lies in the registry's work folder: a file without that folder's path holds none.
     gates = _common_folders([form for _, forms in job_paths for form in forms])
     for description, forms in job_paths:
@@ -108,9 +105,15 @@ def host_folders(submissions: Sequence[SubmissionResults], *, paths: Mapping[str
     """The host folders a page may name no path in: each of `paths` (as given and resolved), and the
     folders shared by every job's log and output paths (the registry's work folder)."""
     forms = [form for path in paths.values() if path is not None for form in _path_forms(path)]
-    job_forms = [form for submission in submissions for job in submission.jobs
-                 for path in (job.log_path, job.output_path) if path for form in _path_forms(path)]
-    return forms + _common_folders(job_forms)
+    return forms + _common_folders([form for _, job_forms in _job_paths(submissions) for form in job_forms])
+
+
+def _job_paths(submissions: Sequence[SubmissionResults]) -> list[tuple[str, set[str]]]:
+    """Each job's log and output path as (what it is, its absolute forms)."""
+    return [(f"the absolute {kind} path of the job of submission {submission.id}, case {job.case}",
+             _path_forms(path))
+            for submission in submissions for job in submission.jobs
+            for path, kind in ((job.log_path, "log"), (job.output_path, "output")) if path]
 
 
 def others_secrets(others: Sequence[SubmissionResults], *, known: Iterable[str] = ()) -> list[Secret]:
