@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -57,6 +58,8 @@ _SHELL_CODES = {126: "the command is not executable", 127: "the command was not 
 _STATS_TIMEOUT_SECONDS = 2.0
 
 
+NO_ERRORS_REPORTED = "No errors were reported in the logs."
+"""What grand-challenge shows for a failed job whose stderr holds no line."""
 PLATFORM_ENVIRONMENT = {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO"}
 """What grand-challenge sets in every algorithm container's environment."""
 
@@ -236,6 +239,15 @@ def _gpu_request(count: int, assigned: tuple[str, ...] | None, request_type):
     return request_type(device_ids=list(assigned[:count]), capabilities=[["gpu"]])
 
 
+@dataclass(frozen=True)
+class CaseInput:
+    """One case to run: its name, its input image and its own job folder (new or empty)."""
+
+    case: str
+    input_image: Path
+    job_dir: Path
+
+
 def run_job(
     client,
     *,
@@ -252,75 +264,130 @@ def run_job(
     the engine applied, for audit), output/ (what the container wrote) and, for a job that
     succeeded, prediction.mha (the harness's read-only copy of the accepted segmentation, which is
     what the result names). The input copy is deleted afterwards; the output stays for the caller
-    (removed when it was too large).
+    (removed when it was too large). An invoke image's server folders go to job_dir/server/.
     Raises RunnerError only when the job cannot be set up (bad input, no engine, no image, or
     limits this engine cannot grant); a container that cannot start ends NOT_STARTED.
+    """
+    cases = [CaseInput(case, Path(input_image), Path(job_dir))]
+    return run_cases(client, image_id=image_id, cases=cases, phase=phase, settings=settings,
+                     servers_dir=Path(job_dir) / "server")[0]
+
+
+def run_cases(
+    client,
+    *,
+    image_id: str,
+    cases: list[CaseInput],
+    phase: Phase,
+    servers_dir: Path,
+    settings: RunnerSettings | None = None,
+    on_result: Callable[[JobResult], None] = lambda _result: None,
+    say: Callable[[str], None] = lambda _message: None,
+) -> list[JobResult]:
+    """Run the image on each case, as the platform does: an exec image in a fresh container per
+    case; an invoke image as one long-lived server for all the cases, triggered once per case (a
+    fresh server takes the remaining cases when one dies), with its own folders in
+    servers_dir/<n>/. Each case's folder is filled as `run_job` describes; `on_result` sees each
+    result as it is known, `say` what happens to the servers.
     """
     import docker.errors
 
     settings = settings or RunnerSettings()
-    if not _CASE_PATTERN.match(case):
-        raise RunnerError(f"case name must be letters, digits, '.', '_' or '-', found {case!r}")
-    job_dir, input_image = Path(job_dir).resolve(), Path(input_image).resolve()  # the engine mounts absolute paths
-    if job_dir.exists() and any(job_dir.iterdir()):
-        raise RunnerError(f"job folder {job_dir} is not empty; each job needs a fresh one")
-    expected = _input_geometry(input_image)
+    prepared = [_checked_case(item) for item in cases]
     try:
         image = client.images.get(image_id)
     except docker.errors.ImageNotFound:
         raise ImageNotFoundError(f"no local image {image_id}") from None
     if image.id != image_id:
         raise RunnerError(f"jobs run an image by its id (sha256:...), found {image_id!r}; use pin_image()")
-    input_dir, output_dir = _prepare_folders(job_dir, input_image, settings)
-    log_path = job_dir / "log.txt"
     config = image.attrs.get("Config") or {}
-    if not (config.get("Entrypoint") or config.get("Cmd")):
-        shutil.rmtree(input_dir, ignore_errors=True)
-        reason = "the image has no ENTRYPOINT or CMD, so there is nothing to run; set one in the Dockerfile"
-        log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
-        return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
     from evaluation.runner import invoke
 
+    reason = None
+    if not (config.get("Entrypoint") or config.get("Cmd")):
+        reason = "the image has no ENTRYPOINT or CMD, so there is nothing to run; set one in the Dockerfile"
+    else:
+        try:
+            method = invoke.api_method(config)
+        except RunnerError as error:
+            reason = str(error)
+    if reason is not None:
+        results = [_not_started(item.case, item.job_dir, image_id, reason) for item, _expected in prepared]
+        for result in results:
+            on_result(result)
+        return results
     try:
-        method = invoke.api_method(config)
-    except RunnerError as error:
-        shutil.rmtree(input_dir, ignore_errors=True)
-        log_path.write_text(f"[spider] {error}\n", encoding="utf-8")
-        return JobResult(case, JobStatus.NOT_STARTED, str(error), None, 0.0, log_path, image_id)
-    try:
-        options = container_options(
-            image_id=image_id,
-            phase=phase,
-            input_dir=input_dir,
-            output_dir=output_dir,
-            settings=settings,
-            image_config=config,
-        )
-        helper_image = None
         if method == invoke.INVOKE:
-            helper_image = invoke.helper_image(client)  # before the job's container: a machine problem
-            options["environment"].update(invoke.SERVER_ENVIRONMENT)
+            from evaluation.runner.invoke_server import serve_cases
+
+            return serve_cases(client, image_id=image_id, config=config, cases=prepared, phase=phase,
+                               settings=settings, servers_dir=Path(servers_dir).resolve(), on_result=on_result,
+                               say=say)
+        results = []
+        for item, expected in prepared:
+            result = _run_exec_job(client, image_id=image_id, config=config, item=item, expected=expected,
+                                   phase=phase, settings=settings)
+            on_result(result)
+            results.append(result)
+        return results
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as error:
+        raise EngineUnavailableError(f"the Docker engine stopped answering: {error}") from error
+
+
+def _checked_case(item: CaseInput) -> tuple[CaseInput, Geometry]:
+    """The case with absolute paths (the engine mounts absolute paths only) and its input's grid."""
+    if not _CASE_PATTERN.match(item.case):
+        raise RunnerError(f"case name must be letters, digits, '.', '_' or '-', found {item.case!r}")
+    job_dir, input_image = Path(item.job_dir).resolve(), Path(item.input_image).resolve()
+    if job_dir.exists() and any(job_dir.iterdir()):
+        raise RunnerError(f"job folder {job_dir} is not empty; each job needs a fresh one")
+    return CaseInput(item.case, input_image, job_dir), _input_geometry(input_image)
+
+
+def _not_started(case: str, job_dir: Path, image_id: str, reason: str) -> JobResult:
+    job_dir.mkdir(parents=True, exist_ok=True)
+    log_path = job_dir / "log.txt"
+    log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
+    return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
+
+
+def create_container(client, *, image_id: str, config: dict, phase: Phase, settings: RunnerSettings,
+                     input_dir: Path, output_dir: Path, environment: dict[str, str] | None = None):
+    """The job's container, created with the production flags (not started); or the reason it
+    must not run (an image VOLUME the runner could not cover). RunnerError when the engine refuses
+    the options (a problem of the machine, not of the algorithm)."""
+    import docker.errors
+
+    options = container_options(image_id=image_id, phase=phase, input_dir=input_dir, output_dir=output_dir,
+                                settings=settings, image_config=config)
+    options["environment"].update(environment or {})
+    try:
+        container = client.containers.create(**options)
+    except docker.errors.APIError as error:
+        # Creating checks the runner's own options against this engine (CPUs, GPU driver).
+        raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
+    unasked = _unasked_volumes(container)
+    if unasked:
+        _remove(container)
+        return None, (f"the image declares VOLUME {', '.join(unasked)}, which the runner could not cover with "
+                      "a bounded tmpfs; remove the VOLUME instruction (write to /tmp or /output)")
+    return container, None
+
+
+def _run_exec_job(client, *, image_id: str, config: dict, item: CaseInput, expected: Geometry, phase: Phase,
+                  settings: RunnerSettings) -> JobResult:
+    input_dir, output_dir = _prepare_folders(item.job_dir, item.input_image, settings)
+    try:
+        container, refused = create_container(client, image_id=image_id, config=config, phase=phase,
+                                              settings=settings, input_dir=input_dir, output_dir=output_dir)
+        if container is None:
+            return _not_started(item.case, item.job_dir, image_id, refused or "")
         try:
-            container = client.containers.create(**options)
-        except docker.errors.APIError as error:
-            # Creating checks the runner's own options against this engine (CPUs, GPU driver):
-            # a problem of the machine, not of the algorithm.
-            raise RunnerError(f"the engine refused to create the job's container: {_explain(error)}") from error
-        try:
-            unasked = _unasked_volumes(container)
-            if unasked:
-                reason = (f"the image declares VOLUME {', '.join(unasked)}, which the runner could not cover with "
-                          "a bounded tmpfs; remove the VOLUME instruction (write to /tmp or /output)")
-                log_path.write_text(f"[spider] {reason}\n", encoding="utf-8")
-                return JobResult(case, JobStatus.NOT_STARTED, reason, None, 0.0, log_path, image_id)
-            job = _JobContext(case, image_id, phase, expected, job_dir, output_dir, log_path, settings)
-            if helper_image is not None:
-                return invoke.run_invoked(client, container, job, helper_image)
+            job = _JobContext(item.case, image_id, phase, expected, item.job_dir, output_dir,
+                              item.job_dir / "log.txt", settings)
             return _run_created(container, job)
         finally:
             _remove(container)
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as error:
-        raise EngineUnavailableError(f"the Docker engine stopped answering during job {case!r}: {error}") from error
     finally:
         shutil.rmtree(input_dir, ignore_errors=True)
 
@@ -332,7 +399,7 @@ class _JobContext:
     case: str
     image_id: str
     phase: Phase
-    expected: Geometry
+    expected: Geometry | None  # None for an invoke server's own start (no case yet)
     job_dir: Path
     output_dir: Path
     log_path: Path
@@ -350,6 +417,9 @@ class _Ending:
     seconds: float
     log_text: str
     peak_memory_bytes: int | None
+    # What the container wrote to stderr (its end), whose last line the platform quotes on failure;
+    # None: not read apart (an invoke case's part of the server's log), the log stands for it.
+    error_text: str | None = None
 
 
 def _run_created(container, job: _JobContext) -> JobResult:
@@ -399,11 +469,22 @@ def _collect(container, job: _JobContext, began: float, memory: _MemorySampler, 
         state = _wait_for_oom_flag(container)
     _write_audit(job.job_dir / "container.json", container.attrs)
     log_text = _save_log(container, job.log_path, job.settings.log_limit_bytes)
+    error_text = _stderr_tail(container)
     if size_reason is None:
         limit, max_entries = job.phase.output_limit_bytes, job.settings.max_output_entries
         final = measure_folder(job.output_dir, stop_above_bytes=limit, max_entries=max_entries)
         size_reason = output_too_large(final, limit_bytes=limit, max_entries=max_entries)
-    return _Ending(killed_for, size_reason, exit_code, state, seconds, log_text, memory.peak())
+    return _Ending(killed_for, size_reason, exit_code, state, seconds, log_text, memory.peak(), error_text)
+
+
+def _stderr_tail(container, lines: int = 50) -> str | None:
+    """The last lines the container wrote to stderr (None when the engine cannot say)."""
+    import docker.errors
+
+    try:
+        return container.logs(stdout=False, stderr=True, tail=lines).decode("utf-8", errors="replace")
+    except docker.errors.APIError:
+        return None
 
 
 def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
@@ -435,13 +516,16 @@ def _verdict(job: _JobContext, ending: _Ending) -> JobResult:
                      f"was killed by SIGKILL (exit code 137) that the runner did not send, most likely for "
                      f"using more than the memory limit of {limit} (swap is not granted); reduce memory use")
     if exit_code != 0:
-        return ended(JobStatus.FAILED, _failure_reason(exit_code, ending.log_text))
+        errors = ending.log_text if ending.error_text is None else ending.error_text
+        return ended(JobStatus.FAILED, _failure_reason(exit_code, errors))
     return _checked_output(job, ending)
 
 
 def _checked_output(job: _JobContext, ending: _Ending) -> JobResult:
     """The verdict on what a job that ended well left in /output."""
     phase = job.phase
+    if job.expected is None:
+        raise RunnerError("an output check needs the case's input grid")
     # The one segmentation is copied into the job folder and the copy checked: the prediction path
     # names that copy, so nothing later (scoring, rescoring) reads what the container left.
     checked = check_output(job.output_dir, job.expected, copy_to=job.job_dir / PREDICTION_FILE,
@@ -528,9 +612,18 @@ def _remove(container) -> None:
 
 def _prepare_folders(job_dir: Path, input_image: Path, settings: RunnerSettings) -> tuple[Path, Path]:
     """Fresh input (image + inputs.json, world-readable) and output (owned by the job's user) folders."""
-    uid, gid = settings.uid_gid
     input_dir, output_dir = job_dir / "input", job_dir / "output"
     job_dir.mkdir(parents=True, exist_ok=True)
+    input_dir.mkdir()
+    fill_input(input_dir, input_image)
+    output_dir.mkdir()
+    make_output_socket(output_dir, settings)
+    return input_dir, output_dir
+
+
+def fill_input(input_dir: Path, input_image: Path) -> None:
+    """Put one case into the (empty) folder mounted at /input: its image under a fresh uuid and
+    inputs.json naming it, all world-readable (the folder is mounted read-only)."""
     job_id = str(uuid.uuid4())
     image_in_container = input_image_path(job_id)
     image_on_host = input_dir / image_in_container.relative_to("/input")
@@ -543,13 +636,17 @@ def _prepare_folders(job_dir: Path, input_image: Path, settings: RunnerSettings)
         os.chmod(folder, 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)
+
+
+def make_output_socket(output_dir: Path, settings: RunnerSettings) -> None:
+    """The output socket's folder in the (empty) folder mounted at /output, owned by the job's user."""
+    uid, gid = settings.uid_gid
     socket_folder = output_dir / OUTPUT_SOCKET.relative_path
     socket_folder.mkdir(parents=True)
     for folder, _subfolders, _files in os.walk(output_dir):
         if os.geteuid() == 0:
             os.chown(folder, uid, gid)
         os.chmod(folder, 0o755)
-    return input_dir, output_dir
 
 
 def _input_geometry(input_image: Path) -> Geometry:
@@ -662,6 +759,11 @@ def _save_log(container, log_path: Path, limit_bytes: int) -> str:
         data = _settled_logs(container)
     except docker.errors.APIError as error:
         data = f"[spider] the log could not be read: {error}\n".encode()
+    return write_log(log_path, data, limit_bytes)
+
+
+def write_log(log_path: Path, data: bytes, limit_bytes: int) -> str:
+    """Write a log (cut to its last `limit_bytes`, saying so) to log_path; return its text."""
     header = b""
     if len(data) > limit_bytes:
         header = f"[spider] log cut to its last {limit_bytes} bytes of {len(data)}\n".encode()
@@ -686,6 +788,8 @@ def _write_audit(path: Path, attrs: dict) -> None:
 
 
 def _failure_reason(exit_code: int | None, log_text: str) -> str:
+    """The exit code in words and, as the platform shows a failure, the last non-empty line the
+    container wrote to stderr, or the platform's words when there is none."""
     if exit_code is None:
         return "the container ended without an exit code"
     reason = f"exited with code {exit_code}"
@@ -697,6 +801,8 @@ def _failure_reason(exit_code: int | None, log_text: str) -> str:
         except ValueError:
             pass
     last = next((line.strip() for line in reversed(log_text.splitlines()) if line.strip()), "")
+    if not last:
+        return f"{reason}; {NO_ERRORS_REPORTED}"
     return with_log_line(reason, shown(last, limit=300))
 
 

@@ -6,14 +6,13 @@ of an exec job (no network among them), then a small helper container from the o
 image that joins the algorithm's own network namespace (`network_mode=container:<id>`), so it
 reaches 127.0.0.1:4743 while the algorithm still reaches nothing else. The helper polls
 `GET /health`, sends `POST /invoke` and prints its outcome as one JSON line. Then the server gets
-SIGTERM, 5 s of grace and SIGKILL, and the job's output is checked as for an exec job. One
-container serves one case (the batch size is one), so the per-job model is unchanged.
+SIGTERM, 5 s of grace and SIGKILL. Serving several cases with one server is
+evaluation.runner.invoke_server's part; this module holds the label, the helper and the verdicts.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 
 from challenge.statuses import JobStatus
@@ -21,7 +20,7 @@ from challenge.text import shown, with_log_line
 from evaluation.runner import docker_runner as runner
 from evaluation.runner.base_image import BASE_TAG, SLIM_TAG
 from evaluation.runner.errors import RunnerError
-from evaluation.runner.output_check import measure_folder, output_too_large, remove_output
+from evaluation.runner.output_check import remove_output
 
 API_METHOD_LABEL = "org.grand-challenge.api-method"
 EXEC = "exec"
@@ -39,14 +38,15 @@ _HELPER_MARGIN_SECONDS = 5.0
 _DEATH_WAIT_SECONDS = 1.0
 HELPER_MEMORY_BYTES = 64 * 1024**2
 HELPER_PIDS_LIMIT = 16
-OUTCOMES = ("created", "never_healthy", "redirect", "bad_status", "timeout", "connection_lost")
+OUTCOMES = ("healthy", "created", "never_healthy", "redirect", "bad_status", "timeout", "refused",
+            "connection_lost")
 
-# The helper, run as `python3 -I -c HELPER_SCRIPT PORT BUDGET_SECONDS HEALTH_LIMIT HEALTH_CALL`; stdlib only.
-# http.client follows no redirect, so a 3xx is seen as such.
+# The helper, run as `python3 -I -c HELPER_SCRIPT PORT MODE BUDGET_SECONDS HEALTH_CALL`; stdlib only.
+# MODE "health": poll GET /health until 200 (at most BUDGET_SECONDS); "invoke": one POST /invoke
+# with BUDGET_SECONDS as its timeout. http.client follows no redirect, so a 3xx is seen as such.
 HELPER_SCRIPT = r"""
 import http.client, json, sys, time
-port, budget, health_limit, per_call = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-health_limit = min(health_limit, budget)
+port, mode, budget, per_call = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 start = time.monotonic()
 def say(**outcome):
     outcome["seconds"] = round(time.monotonic() - start, 3)
@@ -61,30 +61,32 @@ def call(method, path, timeout):
         return response.status
     finally:
         connection.close()
-while True:
-    left = health_limit - (time.monotonic() - start)
-    if left <= 0:
-        say(outcome="never_healthy")
-    try:
-        status = call("GET", "/health", min(per_call, left))
-    except (OSError, http.client.HTTPException):
-        status = None  # refused, reset or a call that timed out: not up yet
-    if status == 200:
-        break
-    if status is not None and 300 <= status < 400:
-        say(outcome="redirect", status=status)
-    time.sleep(max(0.0, min(0.1, health_limit - (time.monotonic() - start))))
-left = budget - (time.monotonic() - start)
-if left <= 0:
-    say(outcome="timeout")
+if mode == "health":
+    while True:
+        left = budget - (time.monotonic() - start)
+        if left <= 0:
+            say(outcome="never_healthy")
+        try:
+            status = call("GET", "/health", min(per_call, left))
+        except (OSError, http.client.HTTPException):
+            status = None  # refused, reset or a call that timed out: not up yet
+        if status == 200:
+            say(outcome="healthy")
+        if status is not None and 300 <= status < 400:
+            say(outcome="redirect", status=status)
+        time.sleep(max(0.0, min(0.1, budget - (time.monotonic() - start))))
 try:
-    status = call("POST", "/invoke", left)
+    status = call("POST", "/invoke", budget)
 except TimeoutError:
     say(outcome="timeout")
+except ConnectionRefusedError:
+    say(outcome="refused")  # nothing listens: the request never reached the server
 except (OSError, http.client.HTTPException) as error:
     say(outcome="connection_lost", error=repr(error)[:200])
 say(outcome="created" if status == 201 else "bad_status", status=status)
 """
+HEALTH = "health"
+INVOKE_CALL = "invoke"
 
 
 def api_method(image_config: dict) -> str:
@@ -118,15 +120,15 @@ def helper_image(client) -> str:
     )
 
 
-def helper_options(*, image_id: str, algorithm_id: str, budget_seconds: float, settings) -> dict:
+def helper_options(*, image_id: str, algorithm_id: str, mode: str, budget_seconds: float, settings) -> dict:
     """Keyword arguments of `client.containers.create` for the helper: tight limits, no capabilities,
     the job's user, and the algorithm container's network namespace (which has no network)."""
     from docker.types import LogConfig
 
     return dict(
         image=image_id,
-        command=["python3", "-I", "-c", HELPER_SCRIPT, str(PORT), f"{budget_seconds:.3f}",
-                 f"{HEALTH_LIMIT_SECONDS:g}", f"{HEALTH_CALL_SECONDS:g}"],
+        command=["python3", "-I", "-c", HELPER_SCRIPT, str(PORT), mode, f"{budget_seconds:.3f}",
+                 f"{HEALTH_CALL_SECONDS:g}"],
         entrypoint=[],
         user=settings.user,
         network_mode=f"container:{algorithm_id}",
@@ -171,8 +173,34 @@ def health_seconds(phase) -> float:
     return min(HEALTH_LIMIT_SECONDS, float(phase.time_limit_seconds))
 
 
+def health_failure(job, ending, outcome: Outcome | None, *, died: bool) -> runner.JobResult | None:
+    """Why a server that was started never became ready (a result for its cases), or None: it is healthy."""
+    def ended(status: JobStatus, reason: str) -> runner.JobResult:
+        return runner.JobResult(job.case, status, reason, ending.exit_code, ending.seconds, job.log_path,
+                                job.image_id, None, ending.peak_memory_bytes)
+
+    wait = health_seconds(job.phase)
+    if ending.size_reason is not None:
+        remove_output(job.output_dir)
+        return ended(JobStatus.OUTPUT_TOO_LARGE, ending.size_reason)
+    if ending.killed_for == "time" or (outcome is not None and outcome.kind == "never_healthy"):
+        return ended(JobStatus.FAILED, with_log_line(
+            f"the invoke server never answered GET /health with 200 within {wait:g} s", _last_line(ending.log_text)))
+    if died or ending.state.get("OOMKilled"):
+        if ending.exit_code == 0:
+            return ended(JobStatus.FAILED, with_log_line(
+                "the invoke server exited with code 0 before it was ready", _last_line(ending.log_text)))
+        return runner._verdict(job, ending)  # out of memory, SIGKILL, or the exit code and last log line
+    if outcome is None:
+        raise RunnerError("the invoke helper ended without reporting an outcome")
+    if outcome.kind == "redirect":
+        return ended(JobStatus.FAILED, f"GET /health answered a redirect ({outcome.status}), which the platform "
+                                       "counts as a failure; answer 200 when ready, 503 while loading")
+    return None
+
+
 def invoke_verdict(job, ending, outcome: Outcome | None, *, died: bool) -> runner.JobResult:
-    """The job's status and reason from how the invoke went and how the server ended.
+    """The case's status and reason from how its POST /invoke went and how the server was then.
 
     `died`: the server exited by itself (before the runner stopped it)."""
     def ended(status: JobStatus, reason: str) -> runner.JobResult:
@@ -198,15 +226,12 @@ def invoke_verdict(job, ending, outcome: Outcome | None, *, died: bool) -> runne
         return runner._verdict(job, ending)  # out of memory, SIGKILL, or the exit code and last log line
     if outcome is None:
         raise RunnerError("the invoke helper ended without reporting an outcome")
-    if outcome.kind == "never_healthy":
-        return ended(JobStatus.FAILED, with_log_line(
-            f"the invoke server never answered GET /health with 200 within {health_seconds(phase):g} s",
-            _last_line(ending.log_text)))
-    if outcome.kind == "redirect":
-        return ended(JobStatus.FAILED, f"GET /health answered a redirect ({outcome.status}), which the platform "
-                                       "counts as a failure; answer 200 when ready, 503 while loading")
     if outcome.kind == "bad_status":
         return ended(JobStatus.FAILED, f"POST /invoke answered {outcome.status}, expected 201")
+    if outcome.kind == "refused":
+        return ended(JobStatus.FAILED, with_log_line(
+            f"the invoke server refused the connection to port {PORT} for POST /invoke (nothing listens there "
+            "any more)", _last_line(ending.log_text)))
     return ended(JobStatus.FAILED, with_log_line(
         "the invoke server closed the connection during POST /invoke without answering", _last_line(ending.log_text)))
 
@@ -214,127 +239,3 @@ def invoke_verdict(job, ending, outcome: Outcome | None, *, died: bool) -> runne
 def _last_line(log_text: str) -> str:
     last = next((line.strip() for line in reversed(log_text.splitlines()) if line.strip()), "")
     return shown(last, limit=300)
-
-
-def run_invoked(client, container, job, helper_image_id: str) -> runner.JobResult:
-    """Start the server, invoke it once through the helper, stop it, and judge the job."""
-    import docker.errors
-
-    memory = runner._MemorySampler(container.id)
-    began = time.monotonic()
-    not_started = runner._start(container, job, began)
-    if not_started is not None:
-        return not_started
-    memory.sample()
-    budget = job.phase.time_limit_seconds - (time.monotonic() - began)
-    try:
-        helper = client.containers.create(**helper_options(
-            image_id=helper_image_id, algorithm_id=container.id, budget_seconds=budget, settings=job.settings))
-    except docker.errors.APIError as error:
-        raise RunnerError(f"the engine refused to create the invoke helper: {runner._explain(error)}") from error
-    try:
-        try:
-            helper.start()
-        except docker.errors.APIError as error:
-            raise RunnerError(f"the invoke helper could not start: {runner._explain(error)}") from error
-        deadline = began + job.phase.time_limit_seconds + _HELPER_MARGIN_SECONDS
-        killed_for, size_reason, died = _watch(container, helper, job, memory, deadline)
-        outcome = None
-        exit_code = None
-        if killed_for is not None:
-            runner._kill(helper)
-            exit_code = runner._kill(container)
-        else:
-            if died:  # the helper may have been about to report (a server that exits right after answering)
-                _exited_within(helper, _DEATH_WAIT_SECONDS)
-                runner._kill(helper)
-            outcome = parse_outcome(_helper_log(helper))
-            if not died and outcome is not None and outcome.kind == "connection_lost":
-                died = _exited_within(container, _DEATH_WAIT_SECONDS)
-            if died:
-                exit_code = runner._kill(container)  # it has exited: this only reads its exit code
-            else:
-                killed_for = "stopped"
-                exit_code = _stop(container)
-        _write_helper_audit(job, helper, outcome)
-        ending = runner._collect(container, job, began, memory, killed_for, size_reason, exit_code)
-        return invoke_verdict(job, ending, outcome, died=died)
-    finally:
-        runner._remove(helper)
-
-
-def _watch(container, helper, job, memory, deadline) -> tuple[str | None, str | None, bool]:
-    """Wait for the helper's end while watching the time, the output's size and the server;
-    returns (killed_for: "time", "output" or None, size_reason, whether the server exited)."""
-    import docker.errors
-
-    phase, settings = job.phase, job.settings
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return "time", None, False
-        try:
-            helper.wait(timeout=max(0.05, min(settings.poll_seconds, remaining)))
-            return None, None, False
-        except runner._WAIT_ERRORS:
-            pass
-        memory.sample()
-        size = measure_folder(job.output_dir, stop_above_bytes=phase.output_limit_bytes,
-                              max_entries=settings.max_output_entries)
-        reason = output_too_large(size, limit_bytes=phase.output_limit_bytes, max_entries=settings.max_output_entries)
-        if reason is not None:
-            return "output", reason, False
-        try:
-            container.reload()
-        except docker.errors.NotFound:
-            return None, None, True
-        if container.status in ("exited", "dead"):
-            return None, None, True
-
-
-def _exited_within(container, seconds: float) -> bool:
-    try:
-        container.wait(timeout=seconds)
-        return True
-    except runner._WAIT_ERRORS:
-        return False
-
-
-def _stop(container) -> int | None:
-    """SIGTERM (to the init process, which passes it on), STOP_GRACE_SECONDS of grace, SIGKILL."""
-    import docker.errors
-
-    try:
-        container.stop(timeout=STOP_GRACE_SECONDS)
-    except docker.errors.APIError:
-        pass  # it ended on its own meanwhile
-    return runner._kill(container)
-
-
-def _helper_log(helper) -> str:
-    import docker.errors
-
-    try:
-        data = helper.logs(stdout=True, stderr=True, tail=50)
-    except docker.errors.APIError:
-        return ""
-    return data.decode("utf-8", errors="replace")
-
-
-def _write_helper_audit(job, helper, outcome: Outcome | None) -> None:
-    """invoke.json in the job folder: the helper's id, flags and what it reported."""
-    import docker.errors
-
-    try:
-        helper.reload()
-    except docker.errors.APIError:
-        pass
-    audit = {
-        "Id": helper.id,
-        "Image": helper.attrs.get("Image"),
-        "HostConfig": helper.attrs.get("HostConfig"),
-        "State": helper.attrs.get("State"),
-        "outcome": None if outcome is None else {"outcome": outcome.kind, "status": outcome.status},
-    }
-    (job.job_dir / "invoke.json").write_text(json.dumps(audit, indent=2, sort_keys=True, default=str),
-                                             encoding="utf-8")

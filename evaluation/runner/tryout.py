@@ -15,7 +15,7 @@ from challenge.labels import SCORED_GROUPS
 from challenge.phases import Phase
 from challenge.release import MASKS_DIR, SERIES_SUFFIX, read_release
 from challenge.statuses import JobStatus
-from evaluation.runner.docker_runner import JobResult, RunnerSettings, pin_image, run_job
+from evaluation.runner.docker_runner import CaseInput, JobResult, RunnerSettings, pin_image, run_cases
 from evaluation.runner.errors import ImageNotFoundError, RunnerError
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ JOBS_FILE = "jobs.json"
 PREDICTIONS_FOLDER = "predictions"
 JOBS_FOLDER = "jobs"
 # What a previous try-out left in OUT, replaced by the next one.
-_OWN_OUTPUTS = (JOBS_FILE, PREDICTIONS_FOLDER, JOBS_FOLDER, "metrics.json", "cases.csv")
+SERVERS_FOLDER = "servers"
+_OWN_OUTPUTS = (JOBS_FILE, PREDICTIONS_FOLDER, JOBS_FOLDER, SERVERS_FOLDER, "metrics.json", "cases.csv")
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,9 @@ def try_image(
     """Run IMAGE on each series of `data_dir` (one job each), write OUT/jobs.json, score.
 
     Valid outputs go to OUT/predictions/<series>.mha, each job's log and flags to
-    OUT/jobs/<series>/. Scoring uses `spider score`'s library call; cases whose job failed are
-    scored as missing with the job's reason.
+    OUT/jobs/<series>/; an invoke image serves all the series from one server (OUT/servers/<n>/
+    holds its whole log), as the platform runs it. Scoring uses `spider score`'s library call;
+    cases whose job failed are scored as missing with the job's reason.
     """
     data_dir, out_dir = Path(data_dir).resolve(), Path(out_dir).resolve()  # relative paths work
     series = list_series(data_dir)
@@ -122,21 +124,23 @@ def try_image(
     progress(f"image {image_id}, phase {phase.describe()}, {len(series)} series")
     predictions_dir = out_dir / PREDICTIONS_FOLDER
     predictions_dir.mkdir(parents=True)
-    jobs: list[JobResult] = []
-    for index, item in enumerate(series, start=1):
-        job = run_job(
-            client,
-            image_id=image_id,
-            case=item.name,
-            input_image=item.image_path,
-            phase=phase,
-            job_dir=out_dir / JOBS_FOLDER / item.name,
-            settings=settings,
-        )
+    def collect(job: JobResult) -> None:
         if job.prediction_path is not None:
-            shutil.copyfile(job.prediction_path, predictions_dir / f"{item.name}{SERIES_SUFFIX}")
-        progress(f"[{index}/{len(series)}] {item.name}: {job.status.value} in {job.seconds:.1f} s")
+            shutil.copyfile(job.prediction_path, predictions_dir / f"{job.case}{SERIES_SUFFIX}")
+        progress(f"[{len(jobs) + 1}/{len(series)}] {job.case}: {job.status.value} in {job.seconds:.1f} s")
         jobs.append(job)
+
+    jobs: list[JobResult] = []
+    run_cases(
+        client,
+        image_id=image_id,
+        cases=[CaseInput(item.name, item.image_path, out_dir / JOBS_FOLDER / item.name) for item in series],
+        phase=phase,
+        servers_dir=out_dir / SERVERS_FOLDER,
+        settings=settings,
+        on_result=collect,
+        say=progress,
+    )
     jobs_path = out_dir / JOBS_FILE
     jobs_path.write_text(
         json.dumps([job.as_record() for job in jobs], indent=2, sort_keys=True) + "\n", encoding="utf-8"
@@ -210,6 +214,8 @@ def format_report(result: TryResult) -> str:
         lines += [f"{job.case}: {job.status.value}: {job.reason}" for job in failed]
     lines.append("")
     lines.append(f"logs: {result.out_dir / JOBS_FOLDER}/<case>/log.txt (flags applied: container.json)")
+    if (result.out_dir / SERVERS_FOLDER).is_dir():
+        lines.append(f"invoke servers: {result.out_dir / SERVERS_FOLDER}/<n>/log.txt (the whole log of each)")
     lines.append(f"jobs: {result.jobs_path}")
     if result.scores is not None:
         lines.append(f"scores: {result.out_dir / 'metrics.json'}, {result.out_dir / 'cases.csv'}")

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from challenge.geometry import Geometry
 from challenge.statuses import JobStatus
 from evaluation.runner import invoke
 from evaluation.runner.docker_runner import JOB_LABEL, RunnerSettings, _Ending, _JobContext, run_job
@@ -36,15 +37,16 @@ def test_an_unknown_api_method_is_refused_by_name(value):
 
 
 def test_helper_options_share_the_algorithms_namespace_under_tight_limits():
-    options = invoke.helper_options(image_id="sha256:abc", algorithm_id="c0ffee", budget_seconds=6.0,
-                                    settings=RunnerSettings(user="65534:65534", gpu_device_ids=None))
+    options = invoke.helper_options(image_id="sha256:abc", algorithm_id="c0ffee", mode=invoke.INVOKE_CALL,
+                                    budget_seconds=6.0, settings=RunnerSettings(user="65534:65534",
+                                                                                gpu_device_ids=None))
     assert options["network_mode"] == "container:c0ffee"
     assert options["read_only"] is True and options["cap_drop"] == ["ALL"]
     assert options["security_opt"] == ["no-new-privileges"] and options["user"] == "65534:65534"
     assert options["mem_limit"] == options["memswap_limit"] == invoke.HELPER_MEMORY_BYTES
     assert options["pids_limit"] == invoke.HELPER_PIDS_LIMIT
     assert options["labels"] == {JOB_LABEL: "1"}
-    assert options["command"][:3] == ["python3", "-I", "-c"] and options["command"][4:6] == ["4743", "6.000"]
+    assert options["command"][:3] == ["python3", "-I", "-c"] and options["command"][4:7] == ["4743", "invoke", "6.000"]
 
 
 def test_parse_outcome_takes_the_last_json_line():
@@ -63,7 +65,8 @@ def test_health_wait_is_300_s_or_the_time_limit(test_phase):
 @pytest.fixture
 def job(tmp_path, test_phase):
     (tmp_path / "output").mkdir()
-    return _JobContext("1_t1", "sha256:abc", test_phase, None, tmp_path, tmp_path / "output", tmp_path / "log.txt",
+    grid = Geometry((4, 4, 4), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    return _JobContext("1_t1", "sha256:abc", test_phase, grid, tmp_path, tmp_path / "output", tmp_path / "log.txt",
                        RunnerSettings(gpu_device_ids=None))
 
 
@@ -74,7 +77,28 @@ def _ending(exit_code=143, *, killed_for="stopped", size_reason=None, state=None
 @pytest.mark.parametrize("outcome, died, ending, status, reason", [
     (invoke.Outcome("never_healthy"), False, _ending(), JobStatus.FAILED,
      "the invoke server never answered GET /health with 200 within 6 s; last log line: boom"),
+    (None, False, _ending(137, killed_for="time"), JobStatus.FAILED,
+     "the invoke server never answered GET /health with 200 within 6 s"),
     (invoke.Outcome("redirect", 302), False, _ending(), JobStatus.FAILED, "GET /health answered a redirect (302)"),
+    (None, True, _ending(0, killed_for=None), JobStatus.FAILED,
+     "the invoke server exited with code 0 before it was ready; last log line: boom"),
+    (None, True, _ending(3, killed_for=None), JobStatus.FAILED, "exited with code 3; last log line: boom"),
+    (None, True, _ending(137, killed_for=None, state={"OOMKilled": True}), JobStatus.OUT_OF_MEMORY,
+     "more than the memory limit of 256m"),
+    (invoke.Outcome("healthy"), False, _ending(size_reason="/output grew past the limit"),
+     JobStatus.OUTPUT_TOO_LARGE, "/output grew past the limit"),
+], ids=lambda value: value.kind if isinstance(value, invoke.Outcome) else None)
+def test_a_server_that_never_got_ready_gives_its_cases_the_reason(job, outcome, died, ending, status, reason):
+    result = invoke.health_failure(job, ending, outcome, died=died)
+    assert result is not None and result.status is status
+    assert reason in result.reason, result.reason
+
+
+def test_a_healthy_server_is_no_failure(job):
+    assert invoke.health_failure(job, _ending(), invoke.Outcome("healthy"), died=False) is None
+
+
+@pytest.mark.parametrize("outcome, died, ending, status, reason", [
     (invoke.Outcome("bad_status", 200), False, _ending(), JobStatus.FAILED, "POST /invoke answered 200, expected 201"),
     (invoke.Outcome("bad_status", 500), False, _ending(), JobStatus.FAILED, "POST /invoke answered 500, expected 201"),
     (invoke.Outcome("timeout"), False, _ending(), JobStatus.TIMED_OUT,
@@ -146,7 +170,8 @@ def test_invoke_container(name, status, reason, log_words, docker_client, algori
         assert not (job_dir / "invoke.json").exists()
         return
     algorithm = json.loads((job_dir / "container.json").read_text())
-    helper = json.loads((job_dir / "invoke.json").read_text())
+    helper_audit = "invoke.json" if (job_dir / "invoke.json").exists() else "health.json"  # it never got ready
+    helper = json.loads((job_dir / helper_audit).read_text())
     assert algorithm["Id"] not in left and helper["Id"] not in left
     # The production flags for the server; the helper in its namespace, locked down as well.
     assert algorithm["HostConfig"]["NetworkMode"] == "none" and algorithm["HostConfig"]["ReadonlyRootfs"]

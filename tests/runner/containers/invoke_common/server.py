@@ -1,7 +1,8 @@
 """A small grand-challenge "invoke" server for the test containers (stdlib only).
 
 serve(health, invoke) answers GET /health with health() and POST /invoke with invoke(), each an
-HTTP status, on the port the platform names in GRAND_CHALLENGE_COMPONENT_USER_WEBSERVER_PORT.
+HTTP status, on the port the platform names in GRAND_CHALLENGE_COMPONENT_USER_WEBSERVER_PORT;
+after_invoke() runs once the answer is sent.
 """
 import http.server
 import os
@@ -14,7 +15,7 @@ def since_start():
     return time.monotonic() - STARTED
 
 
-def serve(health=lambda: 200, invoke=lambda: 201, headers=None):
+def serve(health=lambda: 200, invoke=lambda: 201, headers=None, after_invoke=lambda: None):
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self, status):
             self.send_response(status)
@@ -28,6 +29,8 @@ def serve(health=lambda: 200, invoke=lambda: 201, headers=None):
 
         def do_POST(self):
             self._answer(invoke() if self.path == "/invoke" else 404)
+            self.wfile.flush()
+            after_invoke()
 
     port = int(os.environ.get("GRAND_CHALLENGE_COMPONENT_USER_WEBSERVER_PORT", "4743"))
     print(f"listening on port {port}", flush=True)
