@@ -12,6 +12,10 @@ INPUTS_JSON = INPUT_ROOT / "inputs.json"
 INPUTS_JSON_IN_INPUT = INPUTS_JSON.relative_to(INPUT_ROOT)
 """inputs.json relative to the folder mounted at /input."""
 IMAGE_SUFFIX = ".mha"
+OUTPUT_SUFFIXES = (".mha", ".mhd", ".tif", ".tiff")
+"""Image files an algorithm may write (as on grand-challenge): MetaImage in one file or as a .mhd
+header beside its data file, or TIFF; compared without case."""
+OUTPUT_FORMATS_SHOWN = ".mha, .mhd (+ its data file) or .tif"
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,8 @@ def describe() -> str:
     return (
         f"Input: one image at {INPUT_FOLDER}/<uuid>{IMAGE_SUFFIX} (read-only) and {INPUTS_JSON} "
         f"listing it under the socket '{INPUT_SOCKET.slug}'.\n"
-        f"Output: exactly one {IMAGE_SUFFIX} file in {OUTPUT_FOLDER}/, on the input's voxel grid, "
-        "holding SPIDER label values (unsigned integers), its voxels inside the file itself "
-        "(a header naming another data file is refused).\n"
+        f"Output: exactly one image ({OUTPUT_FORMATS_SHOWN}) in {OUTPUT_FOLDER}/, on the input's "
+        "voxel grid, holding SPIDER label values (unsigned integers); a .mhd names its data file in "
+        "the same folder, a .tif (which holds no origin or direction) is taken on the input's grid.\n"
         "No network, /tmp is not kept, one case per run."
     )

@@ -116,7 +116,7 @@ def check_self_contained(path: Path | str, *, shown_as: str | None = None) -> No
         raise UnreadableFileError(f"{name}: cannot read the image header ({error.strerror})") from None
     if len(head) == MAX_HEADER_BYTES:
         head = head[: head.rfind(b"\n") + 1]  # a line cut by the limit is not judged
-    keys = _metaimage_keys(head, name)
+    keys = metaimage_keys(head, name)
     data_file = keys.get(_DATA_FILE_KEY)
     if data_file is None:
         raise UnreadableFileError(
@@ -133,7 +133,7 @@ def check_self_contained(path: Path | str, *, shown_as: str | None = None) -> No
             "other bytes); write the file with SimpleITK or ITK, which never set it")
 
 
-def _metaimage_keys(head: bytes, name: str) -> dict[str, str]:
+def metaimage_keys(head: bytes, name: str) -> dict[str, str]:
     """The header's `Key = Value` lines up to and including ElementDataFile (keys lower-cased)."""
     keys: dict[str, str] = {}
     for raw in head.split(b"\n"):

@@ -28,13 +28,22 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from challenge.contract import IMAGE_SUFFIX, OUTPUT_FOLDER, OUTPUT_ROOT, OUTPUT_SOCKET
+from challenge.contract import OUTPUT_FOLDER, OUTPUT_FORMATS_SHOWN, OUTPUT_ROOT, OUTPUT_SOCKET
 from challenge.geometry import Geometry
+from challenge.images import MAX_HEADER_BYTES
 from challenge.statuses import JobStatus
 from challenge.text import shown
 from evaluation.errors import InvalidPredictionError
 from evaluation.prediction import read_prediction
 from evaluation.runner.errors import RunnerError
+from evaluation.runner.output_formats import (
+    MHD,
+    TIFF_SUFFIXES,
+    RefusedOutput,
+    mhd_data_file,
+    output_suffix,
+    tiff_to_metaimage,
+)
 
 # Most files and folders an output may hold; more is treated like an output that is too large
 # (walking millions of entries would itself be the attack).
@@ -145,8 +154,9 @@ def check_output(
     limit_bytes: int | None = None,
     max_entries: int = MAX_OUTPUT_ENTRIES,
 ) -> OutputCheck:
-    """Find exactly one regular .mha in the output socket's folder, copy it, and check the copy
-    against `expected`.
+    """Find exactly one regular image in the output socket's folder (.mha, .mhd with its data file,
+    or .tif: challenge.contract.OUTPUT_SUFFIXES), copy it as one .mha, and check the copy against
+    `expected`.
 
     `output_root` is the host folder that was mounted at /output. Nothing is followed: a link
     anywhere on the way (folders included) makes the output invalid. The file is read once, by
@@ -283,18 +293,19 @@ def _check_socket(opened: list[int], expected: Geometry, copy_to: Path, limit_by
         return OutputCheck(JobStatus.OUTPUT_TOO_LARGE,
                            f"{OUTPUT_FOLDER}/ holds more than {max_entries} files and folders; "
                            "write only the one segmentation")
-    images = [name for name in names if name.lower().endswith(IMAGE_SUFFIX)]
+    images = [name for name in names if output_suffix(name) is not None]
     if not images:
         found = f" (found: {_list(names)})" if names else ""
         elsewhere = _images_elsewhere(opened[0], max_entries)
-        hint = f"; .mha files elsewhere in /output: {_list(elsewhere)}" if elsewhere else ""
+        hint = f"; image files elsewhere in /output: {_list(elsewhere)}" if elsewhere else ""
         return OutputCheck(
-            JobStatus.MISSING_OUTPUT, f"no {IMAGE_SUFFIX} file in {OUTPUT_FOLDER}/{found}{hint}; " + _expected_output()
+            JobStatus.MISSING_OUTPUT,
+            f"no image file ({OUTPUT_FORMATS_SHOWN}) in {OUTPUT_FOLDER}/{found}{hint}; " + _expected_output()
         )
     if len(images) > 1:
         return OutputCheck(
             JobStatus.INVALID_OUTPUT,
-            f"found {len(images)} {IMAGE_SUFFIX} files in {OUTPUT_FOLDER}/ ({_list(images)}); write exactly one",
+            f"found {len(images)} image files in {OUTPUT_FOLDER}/ ({_list(images)}); write exactly one",
         )
     if shown(images[0]) != images[0]:
         return OutputCheck(
@@ -340,7 +351,14 @@ def _copy_and_check(folder_fd: int, name: str, expected: Geometry, copy_to: Path
         if limit_bytes is not None and status.st_size > limit_bytes:
             return invalid(f"{OUTPUT_FOLDER}/{name} is larger than the output limit of {_mib(limit_bytes)}",
                            JobStatus.OUTPUT_TOO_LARGE)
-        problem = _copy(fd, copy_to, limit_bytes)
+        suffix = output_suffix(name)
+        staged = copy_to.with_suffix(".tif") if suffix in TIFF_SUFFIXES else copy_to
+        if suffix == MHD:
+            problem = _copy_mhd(fd, folder_fd, name, copy_to, limit_bytes)
+        else:
+            problem = _copy(fd, staged, limit_bytes)
+    except RefusedOutput as refused:
+        return invalid(refused.reason)
     finally:
         os.close(fd)
     if isinstance(problem, OSError):
@@ -349,18 +367,71 @@ def _copy_and_check(folder_fd: int, name: str, expected: Geometry, copy_to: Path
     if problem == "too large":
         return invalid(f"{OUTPUT_FOLDER}/{name} grew past the output limit of {_mib(limit_bytes or 0)}",
                        JobStatus.OUTPUT_TOO_LARGE)
+    note = ""
+    if staged != copy_to:
+        try:
+            tiff_to_metaimage(staged, expected, copy_to, name=name, mode=PREDICTION_MODE)
+        except RefusedOutput as refused:
+            return invalid(refused.reason)
+        finally:
+            _remove_copy(staged)
+        note = " (a TIFF holds no origin or direction: taken on the input's grid)"
     try:
         read_prediction(copy_to, expected)
     except InvalidPredictionError as error:
         _remove_copy(copy_to)
         return invalid(shown(error.reason.replace(copy_to.name, name)))
-    return OutputCheck(JobStatus.SUCCEEDED, f"wrote a valid segmentation {name}", copy_to)
+    return OutputCheck(JobStatus.SUCCEEDED, f"wrote a valid segmentation {name}{note}", copy_to)
 
 
-def _copy(source_fd: int, copy_to: Path, limit_bytes: int | None) -> OSError | str | None:
-    """Copy the open file to a new harness file `copy_to` (mode PREDICTION_MODE); an error reading
-    the source, or "too large" past `limit_bytes`, is returned (and no copy is left). Raises
-    RunnerError when the copy cannot be written."""
+def _copy_mhd(header_fd: int, folder_fd: int, name: str, copy_to: Path, limit_bytes: int | None
+              ) -> OSError | str | None:
+    """Copy a .mhd header and the data file it names (in the same folder, never followed) into the
+    one-file .mha `copy_to`; as `_copy`, and RefusedOutput for a header that names no plain file."""
+    head = _read_head(header_fd)
+    header, data_name = mhd_data_file(head, name)
+    if data_name is None:  # the voxels follow the header in this file: a .mha by another name
+        os.lseek(header_fd, 0, os.SEEK_SET)
+        return _copy(header_fd, copy_to, limit_bytes)
+    if os.fstat(header_fd).st_size > len(head):
+        raise RefusedOutput(f"{name}: expected a header of at most {MAX_HEADER_BYTES // 1024} KiB before its data "
+                            "file, found more")
+    shown_data = f"{OUTPUT_FOLDER}/{shown(data_name, limit=100)}"
+    try:
+        data_fd = _open_file(data_name, folder_fd)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            raise RefusedOutput(f"{name} names its data file {shown_data}, which does not exist; write both "
+                                "files to the same folder") from None
+        if error.errno == errno.ELOOP:
+            raise RefusedOutput(f"{shown_data} (the data file of {name}) is a symbolic link; write a regular "
+                                "file") from None
+        return error
+    try:
+        status = os.fstat(data_fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise RefusedOutput(f"{shown_data} (the data file of {name}) is not a regular file")
+        return _copy(data_fd, copy_to, limit_bytes, prefix=header)
+    finally:
+        os.close(data_fd)
+
+
+def _read_head(fd: int) -> bytes:
+    """Up to MAX_HEADER_BYTES from the start of an open file."""
+    chunks, left = [], MAX_HEADER_BYTES
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _copy(source_fd: int, copy_to: Path, limit_bytes: int | None, *, prefix: bytes = b"") -> OSError | str | None:
+    """Copy `prefix` and the open file to a new harness file `copy_to` (mode PREDICTION_MODE); an
+    error reading the source, or "too large" past `limit_bytes`, is returned (and no copy is left).
+    Raises RunnerError when the copy cannot be written."""
     _remove_copy(copy_to)  # a copy from an earlier check of the same folder
     try:
         target = os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -368,7 +439,10 @@ def _copy(source_fd: int, copy_to: Path, limit_bytes: int | None) -> OSError | s
         raise RunnerError(f"cannot write the harness's copy of the prediction {copy_to}: {_why(error)}") from error
     problem: OSError | str | None = None
     try:
-        copied = 0
+        copied = len(prefix)
+        view = memoryview(prefix)
+        while view:
+            view = view[os.write(target, view):]
         while True:
             try:
                 chunk = os.read(source_fd, _COPY_CHUNK)
@@ -538,14 +612,14 @@ def _kind(name: str, dir_fd: int) -> str:
 
 
 def _images_elsewhere(root_fd: int, max_entries: int) -> list[str]:
-    """A few .mha files anywhere in /output (a hint only: a walk that cannot go on ends it)."""
+    """A few image files anywhere in /output (a hint only: a walk that cannot go on ends it)."""
     found: list[str] = []
     walk = _entries(root_fd, MAX_OUTPUT_DEPTH)
     try:
         for count, (parts, name, status) in enumerate(walk):
             if count >= max_entries or len(found) > _SHOWN:
                 break
-            if not stat.S_ISDIR(status.st_mode) and name.lower().endswith(IMAGE_SUFFIX):
+            if not stat.S_ISDIR(status.st_mode) and output_suffix(name) is not None:
                 found.append(_shown_path(parts + (name,)))
     except (_Unreadable, OSError):
         pass
@@ -573,7 +647,7 @@ def _why(error: OSError) -> str:
 
 
 def _expected_output() -> str:
-    return f"write exactly one {IMAGE_SUFFIX} segmentation to {OUTPUT_FOLDER}/"
+    return f"write exactly one segmentation ({OUTPUT_FORMATS_SHOWN}) to {OUTPUT_FOLDER}/"
 
 
 def _list(names: list[str]) -> str:

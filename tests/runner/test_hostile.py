@@ -35,10 +35,10 @@ CASES = [
     (
         "nooutput",
         JobStatus.MISSING_OUTPUT,
-        "no .mha file in /output/images/sagittal-spine-mr-segmentation/",
+        "no image file (.mha, .mhd (+ its data file) or .tif) in /output/images/sagittal-spine-mr-segmentation/",
         "nothing written",
     ),
-    ("twooutputs", JobStatus.INVALID_OUTPUT, "found 2 .mha files", ""),
+    ("twooutputs", JobStatus.INVALID_OUTPUT, "found 2 image files", ""),
     ("wronggeometry", JobStatus.INVALID_OUTPUT, "spacing (mm): expected (0.62, 0.55, 3.3), found (1, 1, 1)", ""),
     ("floatlabels", JobStatus.INVALID_OUTPUT, "integer label image", ""),
     ("unknownlabels", JobStatus.INVALID_OUTPUT, "not SPIDER labels: 42, 150", ""),
@@ -51,8 +51,14 @@ CASES = [
     ),
     # dockerd 20.10 sometimes drops stderr written in the instant before exit (seen with plain
     # `docker run` too), so the reason may name "loading model ..." instead of the traceback.
-    ("crash", JobStatus.FAILED, "exited with code 1; last log line: ", "loading model"),
+    ("crash", JobStatus.FAILED, "exited with code 1; ", "loading model"),
+    # As the platform words a failure: the last non-empty stderr line, or its sentence for none.
+    ("quietcrash", JobStatus.FAILED, "exited with code 2; No errors were reported in the logs.", "working"),
+    ("stderrfirst", JobStatus.FAILED, "exited with code 2; last log line: error: no model in /opt/ml/model",
+     "cleaning up"),
     ("volumedot", JobStatus.SUCCEEDED, "valid segmentation", "wrote 1 MiB to /data"),
+    # The platform's other MetaImage form: the header and its data file, taken as one .mha copy.
+    ("mhdoutput", JobStatus.SUCCEEDED, "valid segmentation segmentation.mhd", "foreground voxels"),
     # Refused from its header: the harness never inflates the 1 GB it declares.
     ("outputbomb", JobStatus.INVALID_OUTPUT, "found (1000, 1000, 1000)", "wrote a 1000^3 bomb"),
     ("headertrick", JobStatus.INVALID_OUTPUT, "takes them from another file", "points at /etc/hostname"),

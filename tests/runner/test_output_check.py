@@ -1,4 +1,5 @@
-"""Output checks on host folders: exactly one regular .mha on the input grid, sizes without links."""
+"""Output checks on host folders: exactly one regular image (.mha, .mhd + data file, .tif) on the input grid,
+sizes without links."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def test_empty_folder_is_missing_output(output_root, expected):
     (_socket(output_root) / "notes.txt").write_text("x")
     checked = check_output(output_root, expected)
     assert checked.status is JobStatus.MISSING_OUTPUT
-    assert "no .mha file in /output/images/sagittal-spine-mr-segmentation/" in checked.reason
+    assert "no image file (.mha, .mhd (+ its data file) or .tif) in /output/images/sagittal-spine-mr-segmentation/" \
+        in checked.reason
     assert "notes.txt" in checked.reason
 
 
@@ -81,7 +83,7 @@ def test_two_files_are_invalid(output_root, expected, make_image, mask_array):
         sitk.WriteImage(make_image(mask_array(SHAPE_ZYX)), str(_socket(output_root) / name))
     checked = check_output(output_root, expected)
     assert checked.status is JobStatus.INVALID_OUTPUT
-    assert "found 2 .mha files" in checked.reason and "a.mha, b.mha" in checked.reason
+    assert "found 2 image files" in checked.reason and "a.mha, b.mha" in checked.reason
 
 
 def test_a_link_to_a_valid_file_is_invalid(output_root, expected, tmp_path, make_image, mask_array):
@@ -235,7 +237,7 @@ def test_a_misplaced_segmentation_deep_down_a_long_chain_is_named_in_the_hint(ou
     os.close(fd)
     checked = check_output(output_root, expected)
     assert checked.status is JobStatus.MISSING_OUTPUT
-    assert ".mha files elsewhere in /output: /output/nnnn" in checked.reason and checked.reason.isprintable()
+    assert "image files elsewhere in /output: /output/nnnn" in checked.reason and checked.reason.isprintable()
     assert len(checked.reason) < 1000  # the long path is cut
 
 

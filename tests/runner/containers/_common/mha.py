@@ -49,16 +49,23 @@ def size(header):
     return [int(v) for v in header["DimSize"].split()]
 
 
-def write(path, grid, values, element_type="MET_UCHAR"):
-    """Write `values` (flat, x fastest) with the geometry `grid` (from geometry())."""
+def write(path, grid, values, element_type="MET_UCHAR", data_file=None):
+    """Write `values` (flat, x fastest) with the geometry `grid` (from geometry()); with `data_file`
+    (a name) as a .mhd header at `path` and the voxels in that file beside it."""
+    import os
+
     data = array.array(_TYPES[element_type], values).tobytes()
     lines = ["ObjectType = Image", "NDims = 3", "BinaryData = True", "BinaryDataByteOrderMSB = False",
              "CompressedData = False"]
     lines += [f"{key} = {value}" for key, value in grid.items()]
-    lines += [f"ElementType = {element_type}", "ElementDataFile = LOCAL"]
+    lines += [f"ElementType = {element_type}", f"ElementDataFile = {data_file or 'LOCAL'}"]
     with open(path, "wb") as stream:
         stream.write(("\n".join(lines) + "\n").encode("ascii"))
-        stream.write(data)
+        if data_file is None:
+            stream.write(data)
+    if data_file is not None:
+        with open(os.path.join(os.path.dirname(path), data_file), "wb") as stream:
+            stream.write(data)
 
 
 def input_image():
