@@ -2,12 +2,14 @@
 would, on SQLite and on PostgreSQL: every hostile job ends with its status and reason, the good
 submission completes, the engine never stops, and nothing is left on the Docker engine (volumes,
 tags, images) besides the archived submissions. The harness's own peak memory stays bounded.
+Exec and invoke submissions share the phase.
 
 The images are the runner's hostile containers (tests/runner/containers/<name>)."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -41,6 +43,9 @@ HOSTILE = {
     "lockedfolder": (JobStatus.SUCCEEDED, "valid segmentation"),
     "lockedseg": (JobStatus.SUCCEEDED, "valid segmentation"),
     "outputbomb": (JobStatus.INVALID_OUTPUT, "found (1000, 1000, 1000)"),
+    # Invoke images in the same phase as exec ones (the platform takes both kinds in one challenge).
+    "invoke_good": (JobStatus.SUCCEEDED, "valid segmentation"),
+    "invoke_dies": (JobStatus.FAILED, "exited with code 4; last log line: dying on /invoke"),
 }
 
 
@@ -187,6 +192,13 @@ def test_a_phase_of_hostile_submissions_completes_the_good_one(docker_client, ho
     assert all(r.has_value for r in good.rows if r.level == "all" and r.metric == "dice")
     metrics = json.loads((work_dir / "submissions" / str(good.id) / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["counts"]["scored"] == 6
+    # The invoke image runs the same threshold as the exec one: the same values, case by case.
+    served = next(results[i] for i, name in submitted.items() if name == "invoke_good")
+    def values(result):
+        return {(r.case, r.structure, r.level, r.metric): (r.status, None if math.isnan(r.value) else r.value)
+                for r in result.rows}
+
+    assert values(served) == values(good)
 
     after = _engine_state(docker_client)
     assert after["volumes"] <= before["volumes"], after["volumes"] - before["volumes"]
